@@ -1,0 +1,42 @@
+# reconf — make test runs every test against real servers (installed on demand); make bench
+# prints the benchmark figures.
+GO ?= go
+PKGS := ./...
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: all build test unit lint deps consul bench deb clean run
+
+all: build
+
+build:
+	$(GO) build -o bin/reconf ./cmd/reconf
+
+run: build
+	./examples/run-default.sh
+
+deps:
+	./scripts/install-deps.sh
+
+consul:
+	./scripts/build-consul.sh >/dev/null
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+unit:
+	$(GO) test -count=1 -short $(PKGS)
+
+test: deps lint
+	RECONF_CONSUL=$$(./scripts/build-consul.sh) $(GO) test -count=1 -timeout 40m $(PKGS)
+
+bench: deps
+	RECONF_CONSUL=$$(./scripts/build-consul.sh) $(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
+	RECONF_CONSUL=$$(./scripts/build-consul.sh) $(GO) run ./internal/latency
+
+deb:
+	./packaging/build-deb.sh
+
+clean:
+	rm -rf bin dist
