@@ -2,9 +2,12 @@ package resource
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/reconf/reconf/backends"
@@ -30,15 +33,70 @@ type Resource struct {
 	CheckTimeout  time.Duration
 	ReloadTimeout time.Duration
 	Tmpl          *template.Template
+
+	// Owner and Group are the names as written (already resolved into UID and GID unless
+	// uid or gid was also set, which wins).
+	Owner, Group string
+	// LeftDelim, RightDelim and MissingKey are the template options as written.
+	LeftDelim, RightDelim string
+	MissingKey            string // "", "default" or "error"
 }
+
+// Command timeouts used when neither the resource nor Defaults set one.
+const (
+	DefaultCheckTimeout  = 30 * time.Second
+	DefaultReloadTimeout = 60 * time.Second
+)
 
 // Wait is a debounce window: each change snoozes the render by Min, never past first change +
 // Max. The zero Wait means render at once.
 type Wait struct{ Min, Max time.Duration }
 
 // ParseWait parses "min:max" or "min" (max = 4×min, as consul-template does), e.g. "50ms:500ms",
-// "2s". Bare integers are seconds.
-func ParseWait(s string) (Wait, error) { panic("not implemented") }
+// "2s". Bare integers are seconds. The empty string is the zero Wait.
+func ParseWait(s string) (Wait, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Wait{}, nil
+	}
+	minStr, maxStr, hasMax := strings.Cut(s, ":")
+	minD, err := parseDuration(minStr)
+	if err != nil {
+		return Wait{}, fmt.Errorf("%w: wait %q: min: %w", ErrInvalid, s, err)
+	}
+	w := Wait{Min: minD, Max: 4 * minD}
+	if hasMax {
+		if w.Max, err = parseDuration(maxStr); err != nil {
+			return Wait{}, fmt.Errorf("%w: wait %q: max: %w", ErrInvalid, s, err)
+		}
+		if w.Max < w.Min {
+			return Wait{}, fmt.Errorf("%w: wait %q: max is less than min", ErrInvalid, s)
+		}
+	}
+	return w, nil
+}
+
+// parseDuration reads a Go duration ("1m30s") or a bare integer of seconds; negative values
+// are refused.
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, fmt.Errorf("empty duration")
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n > int64(time.Duration(1<<62)/time.Second) {
+			return 0, fmt.Errorf("duration %q too large", s)
+		}
+		d = time.Duration(n) * time.Second
+	} else if d, err = time.ParseDuration(s); err != nil {
+		return 0, fmt.Errorf("invalid duration %q (want e.g. \"500ms\", \"2s\" or seconds)", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("negative duration %q", s)
+	}
+	return d, nil
+}
 
 // Defaults are the run-wide settings a resource inherits.
 type Defaults struct {
@@ -52,12 +110,22 @@ type Defaults struct {
 
 // Load reads every conf.d/**/*.toml under d.ConfDir, sorted by path, and parses each template.
 // It returns the resources that loaded and an error (errors.Join of one per bad file, each
-// naming the file and line) for the others.
-func Load(d Defaults) ([]*Resource, error) { panic("not implemented") }
+// naming the file and line) for the others. A missing conf.d is logged as a warning and gives
+// no resources, as confd does.
+func Load(d Defaults) ([]*Resource, error) { return load(d) }
 
 // Prefixes returns the backend prefixes the resource reads: path.Join(Prefix, key) per key,
-// cleaned with backends.CleanPrefix.
-func (r *Resource) Prefixes() []string { panic("not implemented") }
+// cleaned with backends.CleanPrefix, sorted, and without those covered by another one.
+func (r *Resource) Prefixes() []string {
+	if len(r.Keys) == 0 {
+		return nil
+	}
+	ps := make([]string, 0, len(r.Keys))
+	for _, k := range r.Keys {
+		ps = append(ps, joinKey(r.Prefix, k))
+	}
+	return backends.Dedupe(ps)
+}
 
 // SyncOptions change how Sync touches the world.
 type SyncOptions struct {
@@ -81,13 +149,22 @@ type Result struct {
 	RenderTime time.Duration
 }
 
-// Sync reads the resource's prefixes from b and then Apply's the snapshot.
+// Sync reads the resource's prefixes from b and then Apply's the snapshot. A backend error is
+// returned (wrapped, naming the resource) and nothing is touched: stale beats partial.
 func (r *Resource) Sync(ctx context.Context, b backends.Backend, o SyncOptions) (Result, error) {
-	panic("not implemented")
+	kv := map[string]string{}
+	if ps := r.Prefixes(); len(ps) > 0 {
+		var err error
+		if kv, err = b.Get(ctx, ps); err != nil {
+			return Result{}, fmt.Errorf("resource %s: get %v: %w", r.Name, ps, err)
+		}
+	}
+	return r.Apply(ctx, kv, o)
 }
 
-// Apply renders kv (absolute backend keys) and runs the pipeline: compare → stage → check →
-// rename → reload (→ roll back). Errors name the resource and the step.
+// Apply renders kv (absolute backend keys; keys outside the resource's prefixes are ignored)
+// and runs the pipeline: compare → stage → check → rename → reload (→ roll back). Errors name
+// the resource and the step. Applies to the same destination are serialized.
 func (r *Resource) Apply(ctx context.Context, kv map[string]string, o SyncOptions) (Result, error) {
-	panic("not implemented")
+	return r.apply(ctx, kv, o)
 }

@@ -1,7 +1,13 @@
 package template
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	texttemplate "text/template"
 
 	"github.com/reconf/reconf/backends"
 )
@@ -35,13 +41,139 @@ type Data struct {
 // Template is a parsed template; Render is safe for concurrent use.
 type Template struct {
 	cfg Config
-	// implementation fields
+
+	name string              // the root template's name (cfg.Src as written)
+	base *texttemplate.Template // parsed once; never executed, only cloned
+	pool sync.Pool           // of *instance
+}
+
+// instance is a clone of the parsed template whose functions are bound to st. The pool hands
+// an instance to one render at a time, so st needs no lock; cloning happens only when the pool
+// is empty, which keeps the per-render cost to a pool Get/Put.
+type instance struct {
+	tmpl *texttemplate.Template
+	st   *renderState
+}
+
+// renderState is what the bound functions of one render see.
+type renderState struct {
+	ctx      context.Context
+	store    *store
+	services Services
+	depth    int // include nesting
+	svcMemo  map[string][]backends.Service
+	namesMem map[string][]string
 }
 
 // Parse reads and parses cfg.Src and every file it includes (`include "x.tmpl"`, cycles are
 // an error). Errors name the resource, the file and the line.
-func Parse(cfg Config) (*Template, error) { panic("not implemented") }
+func Parse(cfg Config) (*Template, error) {
+	t := &Template{cfg: cfg, name: cfg.Src}
+	base := texttemplate.New(cfg.Src).Funcs(staticFuncs()).Funcs(boundFuncs(&instance{}))
+	base.Delims(cfg.LeftDelim, cfg.RightDelim)
+	if cfg.MissingKeyError {
+		base.Option("missingkey=error")
+	}
+	p := &parser{cfg: cfg, root: base, done: map[string]bool{}}
+	if err := p.parseFile(cfg.Src, nil, ""); err != nil {
+		return nil, fmt.Errorf("resource %s: %w", cfg.Resource, err)
+	}
+	t.base = base
+	return t, nil
+}
 
 // Render executes the template against d into memory. Errors name the resource, template file,
 // line and, for a missing key, the key.
-func (t *Template) Render(ctx context.Context, d Data) ([]byte, error) { panic("not implemented") }
+func (t *Template) Render(ctx context.Context, d Data) ([]byte, error) {
+	inst, err := t.get()
+	if err != nil {
+		return nil, fmt.Errorf("resource %s: render %s: %w", t.cfg.Resource, t.name, err)
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	inst.st = &renderState{ctx: ctx, store: newStore(d.KV), services: d.Services}
+	var buf bytes.Buffer
+	err = inst.tmpl.Execute(&buf, nil)
+	inst.st = nil
+	t.pool.Put(inst)
+	if err != nil {
+		return nil, fmt.Errorf("resource %s: render %s: %w", t.cfg.Resource, t.name, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Name returns the root template's name (Config.Src as given).
+func (t *Template) Name() string { return t.name }
+
+// get takes an instance from the pool or clones a new one.
+func (t *Template) get() (*instance, error) {
+	if v := t.pool.Get(); v != nil {
+		return v.(*instance), nil
+	}
+	c, err := t.base.Clone()
+	if err != nil {
+		return nil, err
+	}
+	inst := &instance{}
+	inst.tmpl = c.Funcs(boundFuncs(inst))
+	return inst, nil
+}
+
+// boundFuncs returns the functions that read the current render's state through inst.
+func boundFuncs(inst *instance) texttemplate.FuncMap {
+	s := func() *store { return inst.st.store }
+	ctx := func() context.Context { return inst.st.ctx }
+	return texttemplate.FuncMap{
+		"get":        func(key string) (KVPair, error) { return s().get(key) },
+		"getv":       func(key string, def ...string) (string, error) { return s().getv(key, def...) },
+		"exists":     func(key string) bool { return s().exists(key) },
+		"gets":       func(pattern string) (KVPairs, error) { return s().gets(pattern) },
+		"getvs":      func(pattern string) ([]string, error) { return s().getvs(pattern) },
+		"ls":         func(p string) []string { return s().ls(p) },
+		"lsdir":      func(p string) []string { return s().lsdir(p) },
+		"lookupIP":   func(host string) []string { return lookupIP(ctx(), host) },
+		"lookupIPV4": func(host string) []string { return lookupIPFamily(ctx(), host, ".") },
+		"lookupIPV6": func(host string) []string { return lookupIPFamily(ctx(), host, ":") },
+		"lookupSRV":  func(svc, proto, name string) []*net.SRV { return lookupSRV(ctx(), svc, proto, name) },
+		"service":    func(name string) ([]backends.Service, error) { return inst.st.service(name) },
+		"services":   func() (map[string][]string, error) { return inst.st.serviceNames() },
+		"include":    inst.include,
+	}
+}
+
+// maxIncludeDepth bounds include nesting at render time (a name computed at render time could
+// otherwise recurse without end; literal cycles are refused by Parse).
+const maxIncludeDepth = 64
+
+// include executes the partial parsed under name (optionally with data as dot) and returns
+// its output.
+func (inst *instance) include(name string, data ...any) (string, error) {
+	key := includeKey(name)
+	pt := inst.tmpl.Lookup(key)
+	if pt == nil {
+		return "", fmt.Errorf("%w: %q was not parsed (include takes a string literal)", ErrInclude, name)
+	}
+	if inst.st.depth >= maxIncludeDepth {
+		return "", fmt.Errorf("%w: %q nested deeper than %d", ErrInclude, name, maxIncludeDepth)
+	}
+	var dot any
+	if len(data) > 0 {
+		dot = data[0]
+	}
+	inst.st.depth++
+	defer func() { inst.st.depth-- }()
+	var buf bytes.Buffer
+	if err := pt.Execute(&buf, dot); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
+// resolve returns the file a template name refers to.
+func (c Config) resolve(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(c.Dir, filepath.FromSlash(name))
+}

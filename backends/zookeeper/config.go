@@ -1,0 +1,132 @@
+package zookeeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reconf/reconf/backends"
+)
+
+// Defaults for a Config left unset.
+const (
+	DefaultNode           = "127.0.0.1:2181"
+	DefaultSessionTimeout = 10 * time.Second
+	DefaultConcurrency    = 64
+)
+
+// Config is everything the ZooKeeper backend needs. Build it with FromOptions or by hand, then
+// call New (which validates it).
+type Config struct {
+	Nodes          []string      // host:port; a node without a port gets 2181
+	Username       string        // digest auth; set together with Password
+	Password       string        // never logged or put in errors
+	SessionTimeout time.Duration // asked of the server, which clamps it to 2..20 ticks
+	DialTimeout    time.Duration // per TCP connection attempt
+	RequestTimeout time.Duration // bounds one Get
+	Concurrency    int           // requests a Get keeps in flight
+	Logger         *slog.Logger  // nil: slog.Default()
+}
+
+// FromOptions builds a Config from the user's options, resolving -srv-domain/-srv-record.
+func FromOptions(ctx context.Context, o backends.Options) (Config, error) {
+	c := Config{
+		Nodes:          o.Nodes,
+		Username:       o.Username,
+		Password:       o.Password,
+		SessionTimeout: DefaultSessionTimeout,
+		DialTimeout:    o.Dial(),
+		RequestTimeout: o.Request(),
+		Concurrency:    DefaultConcurrency,
+	}
+	if len(c.Nodes) == 0 && (o.SRVDomain != "" || o.SRVRecord != "") {
+		nodes, err := lookupSRV(ctx, o.SRVRecord, o.SRVDomain)
+		if err != nil {
+			return Config{}, err
+		}
+		c.Nodes = nodes
+	}
+	return c, nil
+}
+
+// lookupSRV resolves record, or _zookeeper._tcp.domain, to host:port nodes.
+func lookupSRV(ctx context.Context, record, domain string) ([]string, error) {
+	if record == "" {
+		record = "_zookeeper._tcp." + domain
+	}
+	_, addrs, err := net.DefaultResolver.LookupSRV(ctx, "", "", record)
+	if err != nil {
+		return nil, fmt.Errorf("zookeeper: srv %s: %w: %w", record, backends.ErrUnavailable, err)
+	}
+	nodes := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		nodes = append(nodes, net.JoinHostPort(strings.TrimSuffix(a.Target, "."), strconv.Itoa(int(a.Port))))
+	}
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("zookeeper: srv %s: no records: %w", record, backends.ErrUnavailable)
+	}
+	return nodes, nil
+}
+
+// withDefaults fills unset fields and normalizes nodes to host:port.
+func (c Config) withDefaults() Config {
+	if len(c.Nodes) == 0 {
+		c.Nodes = []string{DefaultNode}
+	}
+	nodes := make([]string, 0, len(c.Nodes))
+	for _, n := range c.Nodes {
+		n = strings.TrimPrefix(strings.TrimSpace(n), "zk://")
+		if _, _, err := net.SplitHostPort(n); err != nil && n != "" {
+			n = net.JoinHostPort(n, "2181")
+		}
+		nodes = append(nodes, n)
+	}
+	c.Nodes = nodes
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = DefaultSessionTimeout
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = backends.DefaultDialTimeout
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = backends.DefaultRequestTimeout
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports every problem with c (after defaults), wrapping backends.ErrConfig.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	for _, n := range c.Nodes {
+		host, port, err := net.SplitHostPort(n)
+		if err != nil || host == "" {
+			errs = append(errs, fmt.Errorf("node %q: want host:port", n))
+			continue
+		}
+		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("node %q: bad port", n))
+		}
+	}
+	if (c.Username == "") != (c.Password == "") {
+		errs = append(errs, errors.New("digest auth needs both username and password"))
+	}
+	if strings.Contains(c.Username, ":") {
+		errs = append(errs, errors.New("username must not contain ':'"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("zookeeper: %w: %w", backends.ErrConfig, err)
+	}
+	return nil
+}

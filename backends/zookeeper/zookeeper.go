@@ -1,0 +1,227 @@
+package zookeeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/reconf/reconf/backends"
+)
+
+func init() {
+	backends.Register("zookeeper", func(o backends.Options) (backends.Backend, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), o.Dial())
+		defer cancel()
+		cfg, err := FromOptions(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return New(cfg)
+	})
+}
+
+// Client reads (and watches) a ZooKeeper ensemble. It is safe for concurrent use.
+type Client struct {
+	cfg  Config
+	conn *zk.Conn
+	ec   <-chan zk.Event
+
+	authMu sync.Mutex
+	authed bool
+
+	closeOnce sync.Once
+}
+
+var (
+	_ backends.Backend = (*Client)(nil)
+	_ backends.Watcher = (*Client)(nil)
+)
+
+// New validates cfg and returns a client. The session is established in the background:
+// New does not fail when the servers are down; Get does.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	conn, ec, err := dial(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg, conn: conn, ec: ec}, nil
+}
+
+// dial opens a connection (a session is negotiated in the background). cb, if not nil,
+// receives every session and watch event; it must not block.
+func dial(cfg Config, cb zk.EventCallback) (*zk.Conn, <-chan zk.Event, error) {
+	dialer := func(network, addr string, _ time.Duration) (net.Conn, error) {
+		return net.DialTimeout(network, addr, cfg.DialTimeout)
+	}
+	opts := []func(*zk.Conn){
+		zk.WithLogger(zkLogger{cfg.Logger}),
+		zk.WithLogInfo(false),
+		zk.WithDialer(dialer),
+	}
+	if cb != nil {
+		opts = append(opts, zk.WithEventCallback(cb))
+	}
+	conn, ec, err := connect(cfg.Nodes, cfg.SessionTimeout, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("zookeeper %s: %w: %w", strings.Join(cfg.Nodes, ","), backends.ErrUnavailable, err)
+	}
+	return conn, ec, nil
+}
+
+// connect adapts our option slice to zk.Connect's unexported option type.
+func connect(nodes []string, timeout time.Duration, opts []func(*zk.Conn)) (*zk.Conn, <-chan zk.Event, error) {
+	args := make([]zk.ConnOption, 0, len(opts))
+	for _, o := range opts {
+		args = append(args, o)
+	}
+	return zk.Connect(nodes, timeout, args...)
+}
+
+// closeConn closes conn and waits (bounded) until its goroutines have finished, which they
+// show by closing ec.
+func closeConn(conn *zk.Conn, ec <-chan zk.Event) {
+	conn.Close()
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case _, ok := <-ec:
+			if !ok {
+				return
+			}
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// Close ends the session. It is safe to call more than once.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() { closeConn(c.conn, c.ec) })
+	return nil
+}
+
+// Get returns every key at or under each prefix. See the package comment for what a key is.
+func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	if err := c.auth(ctx, c.conn); err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	out := make(map[string]string)
+	roots := backends.Dedupe(prefixes)
+	visit := func(p string) ([]string, error) {
+		data, stat, err := c.conn.Get(p)
+		if errors.Is(err, zk.ErrNoNode) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, c.wrap("get", p, err)
+		}
+		if stat.NumChildren == 0 || len(data) > 0 {
+			mu.Lock()
+			out[p] = string(data)
+			mu.Unlock()
+		}
+		if stat.NumChildren == 0 {
+			return nil, nil
+		}
+		kids, _, err := c.conn.Children(p)
+		if errors.Is(err, zk.ErrNoNode) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, c.wrap("children", p, err)
+		}
+		return childPaths(p, kids), nil
+	}
+	if err := walk(ctx, roots, c.cfg.Concurrency, visit); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// childPaths joins parent and names, leaving out ZooKeeper's own /zookeeper under the root.
+func childPaths(parent string, names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if parent == "/" {
+			if n == "zookeeper" {
+				continue
+			}
+			out = append(out, "/"+n)
+			continue
+		}
+		out = append(out, parent+"/"+n)
+	}
+	return out
+}
+
+// auth adds the digest credentials to conn once; go-zookeeper resends them on reconnect.
+func (c *Client) auth(ctx context.Context, conn *zk.Conn) error {
+	if c.cfg.Username == "" {
+		return nil
+	}
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
+	if c.authed && conn == c.conn {
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- conn.AddAuth("digest", []byte(c.cfg.Username+":"+c.cfg.Password)) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return c.wrap("auth as "+c.cfg.Username, "", err)
+		}
+		if conn == c.conn {
+			c.authed = true
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("zookeeper %s: auth: %w: %w", c.node(conn), backends.ErrUnavailable, ctx.Err())
+	}
+}
+
+// node names the server conn talks to, or the configured nodes.
+func (c *Client) node(conn *zk.Conn) string {
+	if conn != nil {
+		if s := conn.Server(); s != "" {
+			return s
+		}
+	}
+	return strings.Join(c.cfg.Nodes, ",")
+}
+
+// wrap classifies a go-zookeeper error: refused credentials wrap backends.ErrAuth, anything
+// else backends.ErrUnavailable.
+func (c *Client) wrap(op, path string, err error) error {
+	kind := backends.ErrUnavailable
+	if errors.Is(err, zk.ErrNoAuth) || errors.Is(err, zk.ErrAuthFailed) {
+		kind = backends.ErrAuth
+	}
+	where := op
+	if path != "" {
+		where += " " + path
+	}
+	return fmt.Errorf("zookeeper %s: %s: %w: %w", c.node(c.conn), where, kind, err)
+}
+
+// zkLogger routes go-zookeeper's chatter to slog at debug level.
+type zkLogger struct{ l *slog.Logger }
+
+func (z zkLogger) Printf(format string, args ...any) {
+	z.l.Debug(fmt.Sprintf(format, args...), "backend", "zookeeper")
+}

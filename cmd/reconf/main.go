@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/reconf/reconf/backends"
+	// TODO: _ "github.com/reconf/reconf/backends/all" once it exists
+	"github.com/reconf/reconf/internal/runner"
+	"github.com/reconf/reconf/internal/sdnotify"
+	"github.com/reconf/reconf/resource"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1 // a resource failed (-onetime) or the backend could not be used
+	exitUsage = 2 // a bad flag, variable, config file or value
+)
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "register", "deregister":
+			os.Exit(subcommand(os.Args[1:], os.Stderr))
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is reconf without its subcommands: it resolves the settings, builds the backend, loads
+// the resources and hands them to the runner until ctx is done. It returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	c, err := resolve(args, getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "reconf: %v\n", err)
+		return exitUsage
+	}
+	if c.help {
+		fs := newFlagSet(&options{})
+		fs.SetOutput(stdout)
+		fmt.Fprintf(stdout, "Usage: reconf [flags]\n       reconf register|deregister [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+		return exitOK
+	}
+	if c.opts.Version {
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	}
+	o := &c.opts
+	log := newLogger(stderr, o)
+	for _, w := range c.warnings {
+		log.Warn(w)
+	}
+	logEffective(log, c)
+
+	b, err := backends.New(o.Backend, backendOptions(o))
+	if err != nil {
+		fmt.Fprintf(stderr, "reconf: %v\n", err)
+		if errors.Is(err, backends.ErrUnknownBackend) || errors.Is(err, backends.ErrConfig) {
+			return exitUsage
+		}
+		return exitFail
+	}
+	defer b.Close()
+
+	defaults, err := resourceDefaults(o, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "reconf: %v\n", err)
+		return exitUsage
+	}
+	list, loadErr := resource.Load(defaults)
+	if loadErr != nil {
+		log.Error("loading template resources", "confdir", o.ConfDir, "err", loadErr)
+		if len(list) == 0 && !o.Onetime {
+			return exitFail
+		}
+	}
+	if len(list) == 0 && loadErr == nil {
+		log.Warn("no template resources", "dir", filepath.Join(o.ConfDir, "conf.d"))
+	}
+
+	cfg := runner.Config{
+		Resources:     list,
+		Backend:       b,
+		Defaults:      defaults,
+		Onetime:       o.Onetime,
+		Watch:         o.Watch,
+		Interval:      time.Duration(o.Interval) * time.Second,
+		Noop:          o.Noop,
+		SyncOnly:      o.SyncOnly,
+		KeepStageFile: o.KeepStageFile,
+		MetricsAddr:   o.MetricsAddr,
+		Log:           log,
+		Reload:        reloader(args, getenv, c, log),
+	}
+	if n := sdnotify.New(log); n.Enabled() {
+		cfg.Notifier = n
+	}
+	err = runner.Run(ctx, cfg)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		log.Info("stopped by signal", "err", err)
+		return exitOK
+	case err != nil:
+		log.Error("run failed", "err", err)
+		return exitFail
+	case loadErr != nil: // -onetime with resources that did not load
+		return exitFail
+	}
+	return exitOK
+}
+
+// backendOptions builds what backends.New reads from the settings.
+func backendOptions(o *options) backends.Options {
+	return backends.Options{
+		Nodes:          o.Nodes.values(),
+		Scheme:         o.Scheme,
+		SRVDomain:      o.SRVDomain,
+		SRVRecord:      o.SRVRecord,
+		ClientCert:     o.ClientCert,
+		ClientKey:      o.ClientKey,
+		ClientCAKeys:   o.ClientCAKeys,
+		ClientInsecure: o.ClientInsecure,
+		BasicAuth:      o.BasicAuth,
+		Username:       o.Username,
+		Password:       o.Password,
+		AuthToken:      o.AuthToken,
+		AuthType:       o.AuthType,
+		AppID:          o.AppID,
+		UserID:         o.UserID,
+		RoleID:         o.RoleID,
+		SecretID:       o.SecretID,
+		Path:           o.Path,
+		Separator:      o.Separator,
+		Files:          o.Files.values(),
+		Filter:         o.Filter,
+		ServicesPrefix: o.ServicesPrefix,
+	}
+}
+
+// resourceDefaults builds the run-wide settings every resource inherits.
+func resourceDefaults(o *options, log *slog.Logger) (resource.Defaults, error) {
+	d := resource.Defaults{
+		ConfDir:       o.ConfDir,
+		Prefix:        o.Prefix,
+		CheckTimeout:  o.CheckTimeout,
+		ReloadTimeout: o.ReloadTimeout,
+		Log:           log,
+	}
+	if o.Wait != "" {
+		w, err := resource.ParseWait(o.Wait)
+		if err != nil {
+			return d, usagef("-wait: %v", err)
+		}
+		d.Wait = w
+	}
+	return d, nil
+}
+
+// reloader returns the SIGHUP callback: it re-reads the config file (flags and variables
+// still win) and loads the resources again. Any error keeps the old set running. Settings
+// that only a restart applies (backend, nodes, credentials, run modes) are logged if changed.
+func reloader(args []string, getenv func(string) string, first *config, log *slog.Logger) func() ([]*resource.Resource, error) {
+	return func() ([]*resource.Resource, error) {
+		c, err := resolve(args, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		for _, w := range c.warnings {
+			log.Warn(w)
+		}
+		if changed := restartOnly(&first.opts, &c.opts); len(changed) > 0 {
+			log.Warn("settings changed that apply only after a restart", "settings", changed)
+		}
+		d, err := resourceDefaults(&c.opts, log)
+		if err != nil {
+			return nil, err
+		}
+		list, err := resource.Load(d)
+		if err != nil {
+			return nil, err
+		}
+		return list, nil
+	}
+}
+
+// reloadable lists the settings a SIGHUP applies; every other one needs a restart.
+var reloadable = map[string]bool{
+	"confdir": true, "prefix": true, "wait": true, "check-timeout": true, "reload-timeout": true,
+	"config-file": true,
+}
+
+// restartOnly names the settings that differ between a and b and that a reload cannot apply
+// (names only: values may be secrets).
+func restartOnly(a, b *options) []string {
+	fa, fb := newFlagSet(a), newFlagSet(b)
+	var out []string
+	fa.VisitAll(func(f *flag.Flag) {
+		if !reloadable[f.Name] && f.Value.String() != fb.Lookup(f.Name).Value.String() {
+			out = append(out, f.Name)
+		}
+	})
+	return out
+}

@@ -1,0 +1,105 @@
+package discovery
+
+import (
+	"context"
+	"reflect"
+	"time"
+
+	"github.com/reconf/reconf/backends"
+)
+
+// Watch signals on changed (without blocking; the caller owns the channel) whenever the
+// instances templates can see may have changed, until ctx is done; it then returns ctx.Err().
+//
+//   - a Discoverer that implements ServiceWatcher is asked to watch;
+//   - any other Discoverer is polled every PollInterval for what templates asked it so far,
+//     and Watch signals when an answer differs from the one the templates last saw;
+//   - a backends.Watcher watches the services prefix;
+//   - any other backend has the services prefix polled by backends.Poll.
+func (d *Discovery) Watch(ctx context.Context, changed chan<- struct{}) error {
+	if disc, ok := d.b.(backends.Discoverer); ok {
+		if sw, ok := d.b.(ServiceWatcher); ok {
+			return sw.WatchServices(ctx, changed)
+		}
+		return d.pollCatalog(ctx, disc, changed)
+	}
+	if w, ok := d.b.(backends.Watcher); ok {
+		return w.Watch(ctx, []string{d.prefix}, changed)
+	}
+	return backends.Poll(ctx, d.b, []string{d.prefix}, d.poll, changed, d.log)
+}
+
+func (d *Discovery) pollCatalog(ctx context.Context, disc backends.Discoverer, changed chan<- struct{}) error {
+	d.log.Debug("polling the service catalog", "interval", d.poll)
+	failed := false
+	t := time.NewTicker(d.poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		diff, err := d.pollOnce(ctx, disc)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			if !failed {
+				d.log.Warn("polling the service catalog failed; retrying", "err", err)
+			}
+			failed = true
+			continue
+		}
+		if diff || failed {
+			backends.Notify(changed)
+		}
+		failed = false
+	}
+}
+
+// pollOnce re-asks every query the templates made and reports whether any answer changed.
+func (d *Discovery) pollOnce(ctx context.Context, disc backends.Discoverer) (bool, error) {
+	d.mu.Lock()
+	qs := make([]query, 0, len(d.seen))
+	for q := range d.seen {
+		qs = append(qs, q)
+	}
+	askNames := d.names != nil
+	d.mu.Unlock()
+
+	diff := false
+	for _, q := range qs {
+		cur, err := disc.Services(ctx, q.name, q.tag, q.dc)
+		if err != nil {
+			return false, err
+		}
+		sortByID(cur)
+		d.mu.Lock()
+		if !sameServices(d.seen[q], cur) {
+			diff = true
+			d.seen[q] = cur
+		}
+		d.mu.Unlock()
+	}
+	if askNames {
+		cur, err := disc.ServiceNames(ctx)
+		if err != nil {
+			return false, err
+		}
+		d.mu.Lock()
+		if len(cur) != len(d.names) || (len(cur) > 0 && !reflect.DeepEqual(cur, d.names)) {
+			diff = true
+			d.names = cur
+		}
+		d.mu.Unlock()
+	}
+	return diff, nil
+}
+
+func sameServices(a, b []backends.Service) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	return reflect.DeepEqual(a, b)
+}

@@ -1,0 +1,125 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reconf/reconf/backends"
+)
+
+// catalog is a fake backends.Discoverer.
+type catalog struct {
+	memBackend
+	cmu  sync.Mutex
+	svcs map[string][]backends.Service
+}
+
+func (c *catalog) Services(_ context.Context, name, tag, dc string) ([]backends.Service, error) {
+	c.cmu.Lock()
+	defer c.cmu.Unlock()
+	if dc == "bad" {
+		return nil, backends.ErrUnavailable
+	}
+	return append([]backends.Service(nil), c.svcs[name]...), nil
+}
+
+func (c *catalog) ServiceNames(context.Context) (map[string][]string, error) {
+	c.cmu.Lock()
+	defer c.cmu.Unlock()
+	out := map[string][]string{}
+	for n := range c.svcs {
+		out[n] = nil
+	}
+	return out, nil
+}
+
+func (c *catalog) put(name string, s ...backends.Service) {
+	c.cmu.Lock()
+	defer c.cmu.Unlock()
+	c.svcs[name] = s
+}
+
+// watcher is a fake backends.Watcher recording the prefixes it was asked to watch.
+type watcher struct {
+	memBackend
+	got chan []string
+}
+
+func (w *watcher) Watch(ctx context.Context, prefixes []string, changed chan<- struct{}) error {
+	w.got <- prefixes
+	backends.Notify(changed)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func waitSignal(t *testing.T, ch <-chan struct{}, within time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(within):
+		t.Fatalf("no change signal within %v: %s", within, what)
+	}
+}
+
+func noSignal(t *testing.T, ch <-chan struct{}, during time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+		t.Fatalf("unexpected change signal: %s", what)
+	case <-time.After(during):
+	}
+}
+
+func runWatch(t *testing.T, d *Discovery, changed chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Watch(ctx, changed) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Watch returned %v, want context.Canceled", err)
+		}
+	})
+}
+
+func TestWatchDiscovererPolls(t *testing.T) {
+	c := &catalog{svcs: map[string][]backends.Service{"web": {{ID: "b"}, {ID: "a"}}}}
+	d := New(c, Config{PollInterval: 10 * time.Millisecond})
+	svcs, err := d.Service(context.Background(), "web", "", "")
+	if err != nil || ids(svcs) != "a,b" {
+		t.Fatalf("Service = %q, %v (want sorted by ID)", ids(svcs), err)
+	}
+	if _, err := d.Service(context.Background(), "web", "", "bad"); !errors.Is(err, backends.ErrUnavailable) {
+		t.Fatalf("err = %v", err)
+	}
+	changed := make(chan struct{}, 1)
+	runWatch(t, d, changed)
+	noSignal(t, changed, 100*time.Millisecond, "nothing changed")
+	c.put("web", backends.Service{ID: "a"})
+	waitSignal(t, changed, 5*time.Second, "an instance left")
+	noSignal(t, changed, 100*time.Millisecond, "nothing changed since")
+}
+
+func TestWatchWatcherUsesPrefix(t *testing.T) {
+	w := &watcher{got: make(chan []string, 1)}
+	d := New(w, Config{Prefix: "/svc"})
+	changed := make(chan struct{}, 1)
+	runWatch(t, d, changed)
+	if p := <-w.got; len(p) != 1 || p[0] != "/svc" {
+		t.Errorf("watched %v, want [/svc]", p)
+	}
+	waitSignal(t, changed, 5*time.Second, "the backend signalled")
+}
+
+func TestWatchPollsPlainBackend(t *testing.T) {
+	b := &memBackend{kv: map[string]string{"/services/web/a": "h:1"}}
+	d := New(b, Config{PollInterval: 10 * time.Millisecond})
+	changed := make(chan struct{}, 1)
+	runWatch(t, d, changed)
+	noSignal(t, changed, 100*time.Millisecond, "nothing changed")
+	b.set("/services/web/b", "h:2")
+	waitSignal(t, changed, 5*time.Second, "an instance joined")
+}

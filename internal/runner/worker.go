@@ -1,0 +1,192 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reconf/reconf/backends"
+	"github.com/reconf/reconf/resource"
+)
+
+// worker owns one resource in watch and interval modes: it waits for a signal, debounces,
+// syncs, and retries failures with backoff.
+type worker struct {
+	name   string
+	res    atomic.Pointer[resource.Resource] // swapped on SIGHUP
+	dirty  chan struct{}                     // a watched prefix changed: debounced
+	kick   chan struct{}                     // start, interval, reload: at once
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newWorker(res *resource.Resource) *worker {
+	w := &worker{
+		name:  res.Name,
+		dirty: make(chan struct{}, 1),
+		kick:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+	w.res.Store(res)
+	return w
+}
+
+// loop runs until ctx ends. The sync in flight when it does is finished (bounded by the
+// runner's stop grace).
+func (r *Runner) loop(ctx context.Context, w *worker) {
+	defer close(w.done)
+	var (
+		failures int
+		retry    *time.Timer
+		retryC   <-chan time.Time
+	)
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.kick:
+		case <-retryC:
+		case <-w.dirty:
+			if !newDebouncer(w.res.Load().Wait).wait(ctx, w.dirty) {
+				return
+			}
+		}
+		if retry != nil {
+			retry.Stop()
+			retry, retryC = nil, nil
+		}
+		if !r.acquire(ctx) {
+			return
+		}
+		_, err := r.syncOne(ctx, w.res.Load())
+		r.release()
+		if err == nil {
+			failures = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		d := backends.Backoff(failures, r.retryBase, r.retryMax)
+		failures++
+		r.log.Warn("sync failed; retrying", "resource", w.name, "attempt", failures, "in", d.Round(time.Millisecond), "err", err)
+		retry = time.NewTimer(d)
+		retryC = retry.C
+	}
+}
+
+func (r *Runner) acquire(ctx context.Context) bool {
+	select {
+	case r.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *Runner) release() { <-r.sem }
+
+// syncOne syncs res once, records metrics and health, and logs one line. When ctx ends while
+// the sync runs, the sync keeps going for up to the stop grace: the resource in flight is
+// finished, not torn.
+func (r *Runner) syncOne(ctx context.Context, res *resource.Resource) (resource.Result, error) {
+	sctx, stop := r.graceful(ctx)
+	defer stop()
+	start := time.Now()
+	res0, err := r.sync(sctx, res, r.backend, r.syncOpts)
+	took := time.Since(start)
+	r.record(res, res0, err, took)
+	return res0, err
+}
+
+// graceful returns a context that outlives ctx by the stop grace.
+func (r *Runner) graceful(ctx context.Context) (context.Context, func()) {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var (
+		mu sync.Mutex
+		t  *time.Timer
+	)
+	stopAfter := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		t = time.AfterFunc(r.stopGrace, cancel)
+		mu.Unlock()
+	})
+	return sctx, func() {
+		stopAfter()
+		mu.Lock()
+		if t != nil {
+			t.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
+}
+
+func (r *Runner) record(res *resource.Resource, out resource.Result, err error, took time.Duration) {
+	m := r.m
+	m.syncTime.Observe(took.Seconds())
+	if out.RenderTime > 0 {
+		m.renderTime.Observe(out.RenderTime.Seconds())
+	}
+	if out.Written {
+		m.writes.Inc()
+	}
+	switch {
+	case out.Checked:
+		m.checks.WithLabelValues("ok").Inc()
+	case errors.Is(err, resource.ErrCheck):
+		m.checks.WithLabelValues("fail").Inc()
+	}
+	switch {
+	case out.Reloaded:
+		m.reloads.WithLabelValues("ok").Inc()
+	case errors.Is(err, resource.ErrReload):
+		m.reloads.WithLabelValues("fail").Inc()
+	}
+	if out.RolledBack {
+		m.rollbacks.Inc()
+	}
+	if out.Written || out.Checked {
+		if d := took - out.RenderTime; d > 0 {
+			m.commandTime.Observe(d.Seconds())
+		}
+	}
+	result := "unchanged"
+	switch {
+	case err != nil:
+		result = "error"
+	case out.Written:
+		result = "written"
+	case out.Changed:
+		result = "noop"
+	}
+	m.renders.WithLabelValues(res.Name, result).Inc()
+
+	attrs := []any{"resource", res.Name, "changed", out.Changed, "written", out.Written,
+		"reloaded", out.Reloaded, "rolled_back", out.RolledBack, "duration", took.Round(time.Microsecond)}
+	if err != nil {
+		r.log.Error("sync failed", append(attrs, "err", err)...)
+		return
+	}
+	m.lastSuccess.WithLabelValues(res.Name).SetToCurrentTime()
+	lvl := slog.LevelDebug
+	if out.Changed || r.cfg.Onetime {
+		lvl = slog.LevelInfo
+	}
+	r.log.Log(context.Background(), lvl, "synced", attrs...)
+	if r.h.synced(res.Name) && r.cfg.Notifier != nil && !r.cfg.Onetime {
+		r.log.Info("every resource rendered; ready")
+		r.cfg.Notifier.Ready()
+	}
+}
+
+// errNotRunning is returned by Reload when Run is not running.
+var errNotRunning = errors.New("runner is not running")

@@ -1,0 +1,207 @@
+package resource
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/reconf/reconf/backends"
+	"github.com/reconf/reconf/template"
+)
+
+// relative keeps the keys of kv under the resource's prefixes, stored relative to Prefix with
+// a leading '/': with prefix /prod the backend key /prod/db/host is /db/host.
+func (r *Resource) relative(kv map[string]string) map[string]string {
+	prefix := cleanPrefix(r.Prefix)
+	out := make(map[string]string)
+	for k, v := range backends.Filter(kv, r.Prefixes()) {
+		if prefix != "/" && backends.UnderPrefix(k, prefix) {
+			k = k[len(prefix):]
+		}
+		out[path.Join("/", k)] = v
+	}
+	return out
+}
+
+func (r *Resource) apply(ctx context.Context, kv map[string]string, o SyncOptions) (Result, error) {
+	var res Result
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("resource", r.Name, "dest", r.Dest)
+	fail := func(step string, err error) (Result, error) {
+		return res, fmt.Errorf("resource %s: %s: %w", r.Name, step, err)
+	}
+	if r.Tmpl == nil {
+		return fail("render", fmt.Errorf("%w: template not parsed", ErrRender))
+	}
+	if err := ctx.Err(); err != nil {
+		return fail("render", err)
+	}
+
+	start := time.Now()
+	content, err := r.Tmpl.Render(ctx, template.Data{KV: r.relative(kv), Services: o.Services})
+	res.RenderTime = time.Since(start)
+	if err != nil {
+		return fail("render", fmt.Errorf("%w: %w", ErrRender, err))
+	}
+
+	unlock := lockDest(r.Dest)
+	defer unlock()
+
+	cur, err := readCurrent(r.Dest)
+	if err != nil {
+		return fail("read dest", err)
+	}
+	want := r.desired(cur)
+	if cur.exists && bytes.Equal(cur.data, content) && cur.fileState == want {
+		log.Debug("target config in sync")
+		return res, nil
+	}
+	res.Changed = true
+
+	if o.Noop {
+		res.Diff = noopDiff(r.Dest, cur, content, want)
+		out := o.Out
+		if out == nil {
+			out = os.Stdout
+		}
+		if _, err := io.WriteString(out, res.Diff); err != nil {
+			return fail("noop diff", err)
+		}
+		log.Warn("noop: target config out of sync; not modified")
+		return res, nil
+	}
+	log.Info("target config out of sync")
+
+	stage, err := writeStage(r.Dest, content, want)
+	if err != nil {
+		return fail("stage", err)
+	}
+	keepStage := false
+	defer func() {
+		if o.KeepStageFile {
+			log.Info("keeping stage file", "stage", stage)
+		} else if !keepStage {
+			_ = os.Remove(stage)
+		}
+	}()
+
+	if !o.SyncOnly && r.CheckCmd != "" {
+		if err := r.runStep(ctx, log, "check_cmd", r.CheckCmd, stage, r.CheckTimeout, ErrCheck); err != nil {
+			return fail("check_cmd", err)
+		}
+		res.Checked = true
+	}
+
+	inPlace, err := r.commit(stage, content, want, log)
+	if err != nil {
+		return fail("write dest", err)
+	}
+	res.Written, res.InPlace = true, inPlace
+	if o.KeepStageFile && !inPlace {
+		// The rename consumed the stage file; give its name back as a link to what was written.
+		if err := os.Link(r.Dest, stage); err != nil {
+			log.Warn("cannot keep stage file", "stage", stage, "err", err)
+		}
+	}
+
+	if !o.SyncOnly && r.ReloadCmd != "" {
+		rerr := r.runStep(ctx, log, "reload_cmd", r.ReloadCmd, r.Dest, r.ReloadTimeout, ErrReload)
+		if rerr != nil {
+			if err := r.restore(cur, inPlace); err != nil {
+				log.Error("reload failed and the previous file could not be put back", "err", err)
+				return fail("reload_cmd", errors.Join(rerr, fmt.Errorf("%w: %w", ErrRollback, err)))
+			}
+			res.RolledBack = true
+			log.Warn("reload failed; previous file put back")
+			return fail("reload_cmd", rerr)
+		}
+		res.Reloaded = true
+	}
+	log.Info("target config updated")
+	return res, nil
+}
+
+// runStep expands and runs check_cmd or reload_cmd; src is what {{.src}} names.
+func (r *Resource) runStep(ctx context.Context, log *slog.Logger, step, tmpl, src string, timeout time.Duration, sentinel error) error {
+	cmd, err := expandCommand(tmpl, src, r.Dest)
+	if err != nil {
+		return fmt.Errorf("%w: template: %w", sentinel, err)
+	}
+	log.Debug("running "+step, "cmd", cmd)
+	out, err := runCommand(ctx, cmd, timeout)
+	if err != nil {
+		return commandError(sentinel, err, out)
+	}
+	log.Debug(step+" passed", "cmd", cmd)
+	return nil
+}
+
+// commit moves the stage file over dest and makes it durable. A dest that cannot be renamed
+// over (EBUSY: bind-mounted; EXDEV) is written in place instead; it reports which.
+func (r *Resource) commit(stage string, content []byte, st fileState, log *slog.Logger) (bool, error) {
+	err := os.Rename(stage, r.Dest)
+	if err == nil {
+		if err := syncDir(filepath.Dir(r.Dest)); err != nil {
+			log.Warn("cannot sync the destination's folder", "err", err)
+		}
+		return false, nil
+	}
+	if !renameBlocked(err) {
+		return false, err
+	}
+	log.Info("rename over the destination failed (a mount?); writing it in place", "err", err)
+	return true, writeInPlace(r.Dest, content, st)
+}
+
+// restore puts back the destination as it was before (or removes it if there was none).
+func (r *Resource) restore(prev current, inPlace bool) error {
+	if !prev.exists {
+		if err := os.Remove(r.Dest); err != nil {
+			return err
+		}
+		return syncDir(filepath.Dir(r.Dest))
+	}
+	if inPlace {
+		return writeInPlace(r.Dest, prev.data, prev.fileState)
+	}
+	stage, err := writeStage(r.Dest, prev.data, prev.fileState)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(stage, r.Dest); err != nil {
+		_ = os.Remove(stage)
+		if !renameBlocked(err) {
+			return err
+		}
+		return writeInPlace(r.Dest, prev.data, prev.fileState)
+	}
+	return syncDir(filepath.Dir(r.Dest))
+}
+
+// noopDiff is the -noop report: mode and owner changes, then a unified diff of the contents.
+func noopDiff(dest string, cur current, content []byte, want fileState) string {
+	var sb strings.Builder
+	if !cur.exists {
+		fmt.Fprintf(&sb, "new file %s mode %#o owner %d:%d\n", dest, unixMode(want.mode), want.uid, want.gid)
+	} else {
+		if cur.mode != want.mode {
+			fmt.Fprintf(&sb, "old mode %#o\nnew mode %#o\n", unixMode(cur.mode), unixMode(want.mode))
+		}
+		if cur.uid != want.uid || cur.gid != want.gid {
+			fmt.Fprintf(&sb, "old owner %d:%d\nnew owner %d:%d\n", cur.uid, cur.gid, want.uid, want.gid)
+		}
+	}
+	sb.WriteString(unifiedDiff(dest, dest+" (rendered)", cur.data, content))
+	return sb.String()
+}

@@ -1,0 +1,17 @@
+// Package resource loads template resources (the `[template]` tables of conf.d/**/*.toml, as
+// confd reads them) and keeps each destination file in sync with its rendered template.
+//
+// Load reads and validates every resource file and parses its template. Sync fetches the
+// resource's keys from a backend and hands the snapshot to Apply, which runs the pipeline:
+//
+//	render into memory → compare bytes, mode, uid, gid with the destination
+//	  → stage ".<dest base><random>" in the destination's folder (written, fsynced, mode and
+//	    owner set before anything can see it at dest)
+//	  → check_cmd {{.src}} → rename over dest → fsync the folder
+//	  → reload_cmd → on failure, put the previous file (bytes, mode, owner) back
+//
+// A render, check or backend failure never touches the destination. Commands are text/templates
+// over {{.src}} (the stage file) and {{.dest}}, run by /bin/sh -c in their own process group;
+// a timeout kills the whole group. The outcome is a Result value: -noop, -sync-only and tests read
+// it. Rendered contents never appear in logs or errors, only in the -noop diff.
+package resource

@@ -1,0 +1,318 @@
+package resource
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/user"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/reconf/reconf/template"
+)
+
+// fileConfig is one conf.d file as TOML sees it.
+type fileConfig struct {
+	Template *templateConfig `toml:"template"`
+}
+
+type templateConfig struct {
+	Src            string       `toml:"src"`
+	Dest           string       `toml:"dest"`
+	Keys           []string     `toml:"keys"`
+	Prefix         string       `toml:"prefix"`
+	Mode           modeValue    `toml:"mode"`
+	UID            *int         `toml:"uid"`
+	GID            *int         `toml:"gid"`
+	Owner          string       `toml:"owner"`
+	Group          string       `toml:"group"`
+	CheckCmd       string       `toml:"check_cmd"`
+	ReloadCmd      string       `toml:"reload_cmd"`
+	Wait           waitValue    `toml:"wait"`
+	CheckTimeout   durationVal  `toml:"check_timeout"`
+	ReloadTimeout  durationVal  `toml:"reload_timeout"`
+	LeftDelimiter  string       `toml:"left_delimiter"`
+	RightDelimiter string       `toml:"right_delimiter"`
+	MissingKey     missingValue `toml:"missingkey"`
+}
+
+// modeValue is `mode = "0644"`: a quoted octal string. Errors raised here carry the TOML line.
+type modeValue struct {
+	mode os.FileMode
+	set  bool
+}
+
+func (m *modeValue) UnmarshalTOML(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("mode must be a quoted octal string such as \"0644\", not %T %v", v, v)
+	}
+	mode, err := parseMode(s)
+	if err != nil {
+		return err
+	}
+	m.mode, m.set = mode, true
+	return nil
+}
+
+// parseMode reads an octal permission string ("0644", "644", "0o644", "4755") into an
+// os.FileMode with the setuid, setgid and sticky bits mapped to Go's.
+func parseMode(s string) (os.FileMode, error) {
+	t := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(s), "0o"), "0O")
+	n, err := strconv.ParseUint(t, 8, 32)
+	if err != nil || t == "" || n > 0o7777 {
+		return 0, fmt.Errorf("invalid mode %q (want an octal string such as \"0644\")", s)
+	}
+	mode := os.FileMode(n & 0o777)
+	if n&0o4000 != 0 {
+		mode |= os.ModeSetuid
+	}
+	if n&0o2000 != 0 {
+		mode |= os.ModeSetgid
+	}
+	if n&0o1000 != 0 {
+		mode |= os.ModeSticky
+	}
+	return mode, nil
+}
+
+// waitValue is `wait = "min:max"` or a number of seconds.
+type waitValue struct {
+	w   Wait
+	set bool
+}
+
+func (w *waitValue) UnmarshalTOML(v any) error {
+	s, err := stringOrSeconds(v)
+	if err != nil {
+		return fmt.Errorf("wait: %w", err)
+	}
+	if w.w, err = ParseWait(s); err != nil {
+		return err
+	}
+	w.set = true
+	return nil
+}
+
+// durationVal is a Go duration string ("30s") or a number of seconds.
+type durationVal struct {
+	d   time.Duration
+	set bool
+}
+
+func (d *durationVal) UnmarshalTOML(v any) error {
+	s, err := stringOrSeconds(v)
+	if err != nil {
+		return err
+	}
+	if d.d, err = parseDuration(s); err != nil {
+		return err
+	}
+	d.set = true
+	return nil
+}
+
+func stringOrSeconds(v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case int64:
+		return strconv.FormatInt(x, 10), nil
+	}
+	return "", fmt.Errorf("want a duration string such as \"2s\" or a number of seconds, not %T", v)
+}
+
+// missingValue is `missingkey = "error"` or "default".
+type missingValue string
+
+func (m *missingValue) UnmarshalTOML(v any) error {
+	s, ok := v.(string)
+	if !ok || (s != "error" && s != "default" && s != "") {
+		return fmt.Errorf("missingkey must be \"error\" or \"default\", not %v", v)
+	}
+	*m = missingValue(s)
+	return nil
+}
+
+func load(d Defaults) ([]*Resource, error) {
+	log := d.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	confd := filepath.Join(d.ConfDir, "conf.d")
+	if _, err := os.Stat(confd); errors.Is(err, fs.ErrNotExist) {
+		log.Warn("no conf.d folder; no template resources", "path", confd)
+		return nil, nil
+	}
+	var files []string
+	err := filepath.WalkDir(confd, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".toml") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", confd, err)
+	}
+	sort.Strings(files)
+	var (
+		out  []*Resource
+		errs []error
+	)
+	for _, f := range files {
+		r, err := loadFile(d, confd, f, log)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, errors.Join(errs...)
+}
+
+// loadFile reads one resource file. Errors start with the file's path; TOML errors carry the
+// line.
+func loadFile(d Defaults, confd, file string, log *slog.Logger) (*Resource, error) {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%s: %w: "+format, append([]any{file, ErrInvalid}, args...)...)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	var fc fileConfig
+	md, err := toml.Decode(string(data), &fc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", file, ErrInvalid, err)
+	}
+	for _, k := range md.Undecoded() {
+		log.Warn("unknown key in template resource; ignored", "file", file, "key", k.String())
+	}
+	tc := fc.Template
+	if tc == nil {
+		return nil, fail("no [template] table")
+	}
+	if tc.Src == "" {
+		return nil, fail("template.src is required")
+	}
+	if tc.Dest == "" {
+		return nil, fail("template.dest is required")
+	}
+	name, err := filepath.Rel(confd, file)
+	if err != nil {
+		name = filepath.Base(file)
+	}
+	r := &Resource{
+		Name:          filepath.ToSlash(name),
+		File:          file,
+		Src:           tc.Src,
+		Dest:          tc.Dest,
+		Keys:          tc.Keys,
+		Prefix:        cleanPrefix(tc.Prefix),
+		Mode:          tc.Mode.mode,
+		ModeSet:       tc.Mode.set,
+		UID:           -1,
+		GID:           -1,
+		CheckCmd:      tc.CheckCmd,
+		ReloadCmd:     tc.ReloadCmd,
+		Wait:          d.Wait,
+		CheckTimeout:  firstPositive(tc.CheckTimeout.d, d.CheckTimeout, DefaultCheckTimeout),
+		ReloadTimeout: firstPositive(tc.ReloadTimeout.d, d.ReloadTimeout, DefaultReloadTimeout),
+		Owner:         tc.Owner,
+		Group:         tc.Group,
+		LeftDelim:     tc.LeftDelimiter,
+		RightDelim:    tc.RightDelimiter,
+		MissingKey:    string(tc.MissingKey),
+	}
+	if d.Prefix != "" {
+		r.Prefix = cleanPrefix(d.Prefix)
+	}
+	if tc.Wait.set {
+		r.Wait = tc.Wait.w
+	}
+	switch {
+	case tc.UID != nil:
+		r.UID = *tc.UID
+	case tc.Owner != "":
+		if r.UID, err = lookupID(tc.Owner, false); err != nil {
+			return nil, fail("template.owner: %w", err)
+		}
+	}
+	switch {
+	case tc.GID != nil:
+		r.GID = *tc.GID
+	case tc.Group != "":
+		if r.GID, err = lookupID(tc.Group, true); err != nil {
+			return nil, fail("template.group: %w", err)
+		}
+	}
+	if r.UID < -1 || r.GID < -1 {
+		return nil, fail("uid and gid must not be negative")
+	}
+	for _, c := range []struct{ key, cmd string }{{"check_cmd", r.CheckCmd}, {"reload_cmd", r.ReloadCmd}} {
+		if _, err := expandCommand(c.cmd, "", ""); err != nil {
+			return nil, fail("template.%s: %w", c.key, err)
+		}
+	}
+	tmpl, err := template.Parse(template.Config{
+		Resource:        r.Name,
+		Dir:             filepath.Join(d.ConfDir, "templates"),
+		Src:             r.Src,
+		LeftDelim:       r.LeftDelim,
+		RightDelim:      r.RightDelim,
+		MissingKeyError: r.MissingKey == "error",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	r.Tmpl = tmpl
+	return r, nil
+}
+
+// cleanPrefix adds the leading '/' confd adds and cleans the path; "" is "/".
+func cleanPrefix(p string) string { return path.Clean("/" + p) }
+
+// joinKey is a key of the resource as the backend reads it.
+func joinKey(prefix, key string) string { return path.Join(prefix, key) }
+
+func firstPositive(ds ...time.Duration) time.Duration {
+	for _, d := range ds {
+		if d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// lookupID resolves a user (or group) name, or takes a numeric id as it is.
+func lookupID(name string, group bool) (int, error) {
+	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
+		return n, nil
+	}
+	var id string
+	if group {
+		g, err := user.LookupGroup(name)
+		if err != nil {
+			return -1, err
+		}
+		id = g.Gid
+	} else {
+		u, err := user.Lookup(name)
+		if err != nil {
+			return -1, err
+		}
+		id = u.Uid
+	}
+	return strconv.Atoi(id)
+}

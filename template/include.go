@@ -1,0 +1,162 @@
+package template
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	texttemplate "text/template"
+	"text/template/parse"
+)
+
+// parser reads the root template and, depth first, every partial it includes. Each partial
+// becomes an associated template named by its cleaned include path, so that `include` finds
+// it at render time and it shares the root's functions, delimiters and options.
+type parser struct {
+	cfg  Config
+	root *texttemplate.Template
+	done map[string]bool // partials fully parsed (with everything they include)
+}
+
+// link is one step of the include chain: the name as written and the file it resolves to.
+type link struct{ name, file string }
+
+// includeKey is the name a partial is parsed under and looked up by.
+func includeKey(name string) string { return path.Clean(name) }
+
+// parseFile parses the file called name; chain holds the files that include it (nil for the
+// root) and at the position of the include action that asked for it.
+func (p *parser) parseFile(name string, chain []link, at string) error {
+	file := filepath.Clean(p.cfg.resolve(name))
+	for i, l := range chain {
+		if l.file == file {
+			names := make([]string, 0, len(chain)-i+1)
+			for _, c := range chain[i:] {
+				names = append(names, c.name)
+			}
+			names = append(names, name)
+			return fmt.Errorf("%s: %w: %s", at, ErrIncludeCycle, strings.Join(names, " -> "))
+		}
+	}
+	text, err := os.ReadFile(file)
+	if err != nil {
+		if at == "" {
+			return fmt.Errorf("read template %s: %w", name, err)
+		}
+		return fmt.Errorf("%s: include %q: %w", at, name, err)
+	}
+	key := name
+	tmpl := p.root
+	if chain != nil {
+		key = includeKey(name)
+		tmpl = p.root.New(key)
+	}
+	if _, err := tmpl.Parse(string(text)); err != nil {
+		return err
+	}
+	incs, err := findIncludes(key, string(text), p.cfg.LeftDelim, p.cfg.RightDelim)
+	if err != nil {
+		return err
+	}
+	chain = append(chain, link{name: name, file: file})
+	for _, inc := range incs {
+		k := includeKey(inc.name)
+		if p.done[k] {
+			continue
+		}
+		if err := p.parseFile(inc.name, chain, inc.at); err != nil {
+			return err
+		}
+		p.done[k] = true
+	}
+	return nil
+}
+
+// includeRef is one `include "literal"` found in a parse tree.
+type includeRef struct {
+	name string
+	at   string // "file:line:col"
+}
+
+// findIncludes returns the string-literal includes of text (in every template it defines),
+// in a deterministic order.
+func findIncludes(name, text, left, right string) ([]includeRef, error) {
+	tr := parse.New(name)
+	tr.Mode = parse.SkipFuncCheck
+	set := map[string]*parse.Tree{}
+	if _, err := tr.Parse(text, left, right, set); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var refs []includeRef
+	for _, n := range names {
+		t := set[n]
+		walk(t.Root, func(pipe *parse.PipeNode) {
+			for i, cmd := range pipe.Cmds {
+				id, ok := cmd.Args[0].(*parse.IdentifierNode)
+				if !ok || id.Ident != "include" {
+					continue
+				}
+				var lit *parse.StringNode
+				switch {
+				case len(cmd.Args) > 1:
+					lit, _ = cmd.Args[1].(*parse.StringNode)
+				case i > 0 && len(pipe.Cmds[i-1].Args) == 1:
+					lit, _ = pipe.Cmds[i-1].Args[0].(*parse.StringNode)
+				}
+				if lit != nil {
+					loc, _ := t.ErrorContext(cmd)
+					refs = append(refs, includeRef{name: lit.Text, at: loc})
+				}
+			}
+		})
+	}
+	return refs, nil
+}
+
+// walk calls visit for every pipeline under n.
+func walk(n parse.Node, visit func(*parse.PipeNode)) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			walk(c, visit)
+		}
+	case *parse.ActionNode:
+		walk(n.Pipe, visit)
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		visit(n)
+		for _, cmd := range n.Cmds {
+			for _, a := range cmd.Args {
+				walk(a, visit)
+			}
+		}
+	case *parse.IfNode:
+		walkBranch(&n.BranchNode, visit)
+	case *parse.RangeNode:
+		walkBranch(&n.BranchNode, visit)
+	case *parse.WithNode:
+		walkBranch(&n.BranchNode, visit)
+	case *parse.TemplateNode:
+		walk(n.Pipe, visit)
+	case *parse.ChainNode:
+		walk(n.Node, visit)
+	}
+}
+
+func walkBranch(b *parse.BranchNode, visit func(*parse.PipeNode)) {
+	walk(b.Pipe, visit)
+	walk(b.List, visit)
+	walk(b.ElseList, visit)
+}

@@ -1,0 +1,248 @@
+package template
+
+import (
+	"path"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// KVPair is one key and its value, as the store functions `get` and `gets` return it. It prints
+// as confd's memkv.KVPair does ({/key value}).
+type KVPair struct {
+	Key   string
+	Value string
+}
+
+// KVPairs is a list of pairs, sorted by key when `gets` returns it.
+type KVPairs []KVPair
+
+func (ks KVPairs) Len() int           { return len(ks) }
+func (ks KVPairs) Less(i, j int) bool { return ks[i].Key < ks[j].Key }
+func (ks KVPairs) Swap(i, j int)      { ks[i], ks[j] = ks[j], ks[i] }
+
+// store is one render's read-only view of the KV snapshot with confd's memkv semantics.
+// get, getv and exists use the map directly; the sorted indexes that gets, getvs, ls and lsdir
+// need are built lazily, once per render, and their answers are memoized per argument. A store
+// is used by one render (one goroutine) at a time.
+type store struct {
+	m map[string]string
+
+	keys []string   // all keys, sorted (lazy)
+	dirs []dirEntry // all keys sorted by (path.Dir(key), key) (lazy)
+
+	memoGets  map[string]KVPairs
+	memoGetvs map[string][]string
+	memoLs    map[string][]string
+	memoLsdir map[string][]string
+}
+
+type dirEntry struct {
+	dir string // path.Dir(key)
+	key string
+}
+
+func newStore(m map[string]string) *store {
+	if m == nil {
+		m = map[string]string{}
+	}
+	return &store{m: m}
+}
+
+// get returns the pair stored under key, or a *KeyError wrapping ErrKeyNotExist.
+func (s *store) get(key string) (KVPair, error) {
+	v, ok := s.m[key]
+	if !ok {
+		return KVPair{}, &KeyError{Key: key, Err: ErrKeyNotExist}
+	}
+	return KVPair{Key: key, Value: v}, nil
+}
+
+// getv returns the value of key; for a missing key the first default if given, else the
+// error. An empty value is a value: the default does not apply to it.
+func (s *store) getv(key string, def ...string) (string, error) {
+	v, ok := s.m[key]
+	if !ok {
+		if len(def) > 0 {
+			return def[0], nil
+		}
+		return "", &KeyError{Key: key, Err: ErrKeyNotExist}
+	}
+	return v, nil
+}
+
+// exists says whether key itself is stored (a directory that is not a key is false).
+func (s *store) exists(key string) bool {
+	_, ok := s.m[key]
+	return ok
+}
+
+func (s *store) sortedKeys() []string {
+	if s.keys == nil {
+		s.keys = make([]string, 0, len(s.m))
+		for k := range s.m {
+			s.keys = append(s.keys, k)
+		}
+		sort.Strings(s.keys)
+	}
+	return s.keys
+}
+
+func (s *store) dirIndex() []dirEntry {
+	if s.dirs == nil {
+		s.dirs = make([]dirEntry, 0, len(s.m))
+		for _, k := range s.sortedKeys() {
+			s.dirs = append(s.dirs, dirEntry{dir: path.Dir(k), key: k})
+		}
+		slices.SortStableFunc(s.dirs, func(a, b dirEntry) int { return strings.Compare(a.dir, b.dir) })
+	}
+	return s.dirs
+}
+
+// literalPrefix is the part of a path.Match pattern before its first special character: every
+// key the pattern matches starts with it.
+func literalPrefix(pattern string) string {
+	if i := strings.IndexAny(pattern, `*?[\`); i >= 0 {
+		return pattern[:i]
+	}
+	return pattern
+}
+
+// prefixRange returns the sorted keys that start with prefix.
+func prefixRange(sorted []string, prefix string) []string {
+	lo := sort.SearchStrings(sorted, prefix)
+	hi := lo
+	for hi < len(sorted) && strings.HasPrefix(sorted[hi], prefix) {
+		hi++
+	}
+	return sorted[lo:hi]
+}
+
+// gets returns the pairs whose keys match pattern (path.Match: '*' never crosses '/'), sorted
+// by key; none is an empty list. A malformed pattern is an error when the store is not empty,
+// as in memkv.
+func (s *store) gets(pattern string) (KVPairs, error) {
+	if r, ok := s.memoGets[pattern]; ok {
+		return slices.Clone(r), nil
+	}
+	ks := make(KVPairs, 0)
+	if len(s.m) > 0 {
+		if _, err := path.Match(pattern, ""); err != nil {
+			return nil, err
+		}
+		for _, k := range prefixRange(s.sortedKeys(), literalPrefix(pattern)) {
+			if ok, _ := path.Match(pattern, k); ok {
+				ks = append(ks, KVPair{Key: k, Value: s.m[k]})
+			}
+		}
+	}
+	if s.memoGets == nil {
+		s.memoGets = map[string]KVPairs{}
+	}
+	s.memoGets[pattern] = ks
+	return slices.Clone(ks), nil
+}
+
+// getvs returns the values of the keys matching pattern, sorted by value (not by key).
+func (s *store) getvs(pattern string) ([]string, error) {
+	if r, ok := s.memoGetvs[pattern]; ok {
+		return slices.Clone(r), nil
+	}
+	ks, err := s.gets(pattern)
+	if err != nil {
+		return make([]string, 0), err
+	}
+	vs := make([]string, 0, len(ks))
+	for _, kv := range ks {
+		vs = append(vs, kv.Value)
+	}
+	sort.Strings(vs)
+	if s.memoGetvs == nil {
+		s.memoGetvs = map[string][]string{}
+	}
+	s.memoGetvs[pattern] = vs
+	return slices.Clone(vs), nil
+}
+
+// under returns the index entries whose directory is clean(p) or lies below it, which is
+// memkv's test "the terms of path.Dir(key) start with the terms of path.Clean(p)".
+func (s *store) under(p string) []dirEntry {
+	dirs := s.dirIndex()
+	c := path.Clean(p)
+	find := func(x string) int {
+		return sort.Search(len(dirs), func(i int) bool { return dirs[i].dir >= x })
+	}
+	var out []dirEntry
+	// dir == c
+	for i := find(c); i < len(dirs) && dirs[i].dir == c; i++ {
+		out = append(out, dirs[i])
+	}
+	// dir below c
+	sub := c + "/"
+	for i := find(sub); i < len(dirs) && strings.HasPrefix(dirs[i].dir, sub); i++ {
+		out = append(out, dirs[i])
+	}
+	return out
+}
+
+// ls lists the sorted unique names of the immediate children of p, leaves and directories,
+// with memkv's quirks: a leaf lists its own name, `ls "/"` lists only top-level leaves, and a
+// missing path or a partial name gives an empty list.
+func (s *store) ls(p string) []string {
+	if r, ok := s.memoLs[p]; ok {
+		return slices.Clone(r)
+	}
+	seen := map[string]bool{}
+	if _, ok := s.m[p]; ok {
+		seen[path.Base(p)] = true
+	}
+	for _, e := range s.under(p) {
+		if e.key == p {
+			continue
+		}
+		name, _, _ := strings.Cut(stripKey(e.key, p), "/")
+		seen[name] = true
+	}
+	vs := sortedSet(seen)
+	if s.memoLs == nil {
+		s.memoLs = map[string][]string{}
+	}
+	s.memoLs[p] = vs
+	return slices.Clone(vs)
+}
+
+// lsdir lists the sorted unique names of the immediate children of p that have children.
+// A leaf gives an empty list and so does `lsdir "/"`, as in memkv.
+func (s *store) lsdir(p string) []string {
+	if r, ok := s.memoLsdir[p]; ok {
+		return slices.Clone(r)
+	}
+	seen := map[string]bool{}
+	sub := path.Clean(p) + "/"
+	for _, e := range s.under(p) {
+		if !strings.HasPrefix(e.key, p) || !strings.HasPrefix(e.dir, sub) {
+			continue
+		}
+		name, _, _ := strings.Cut(e.dir[len(sub):], "/")
+		seen[name] = true
+	}
+	vs := sortedSet(seen)
+	if s.memoLsdir == nil {
+		s.memoLsdir = map[string][]string{}
+	}
+	s.memoLsdir[p] = vs
+	return slices.Clone(vs)
+}
+
+func stripKey(key, prefix string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(key, prefix), "/")
+}
+
+func sortedSet(m map[string]bool) []string {
+	vs := make([]string, 0, len(m))
+	for k := range m {
+		vs = append(vs, k)
+	}
+	sort.Strings(vs)
+	return vs
+}
