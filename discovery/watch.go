@@ -3,15 +3,23 @@ package discovery
 import (
 	"context"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/reconf/reconf/backends"
 )
 
+// serviceWatcher is what Consul's client offers: a blocking watch on one service's health.
+type serviceWatcher interface {
+	WatchService(ctx context.Context, name, tag, dc string, changed chan<- struct{}) error
+}
+
 // Watch signals on changed (without blocking; the caller owns the channel) whenever the
 // instances templates can see may have changed, until ctx is done; it then returns ctx.Err().
 //
 //   - a Discoverer that implements ServiceWatcher is asked to watch;
+//   - a Discoverer with WatchService(ctx, name, tag, dc, changed) (Consul) gets one such watch
+//     per service the templates asked for, and a slow poll as a safety net;
 //   - any other Discoverer is polled every PollInterval for what templates asked it so far,
 //     and Watch signals when an answer differs from the one the templates last saw;
 //   - a backends.Watcher watches the services prefix;
@@ -21,7 +29,10 @@ func (d *Discovery) Watch(ctx context.Context, changed chan<- struct{}) error {
 		if sw, ok := d.b.(ServiceWatcher); ok {
 			return sw.WatchServices(ctx, changed)
 		}
-		return d.pollCatalog(ctx, disc, changed)
+		if sw, ok := d.b.(serviceWatcher); ok {
+			return d.watchEach(ctx, disc, sw, changed)
+		}
+		return d.pollCatalog(ctx, disc, d.poll, changed)
 	}
 	if w, ok := d.b.(backends.Watcher); ok {
 		return w.Watch(ctx, []string{d.prefix}, changed)
@@ -29,10 +40,56 @@ func (d *Discovery) Watch(ctx context.Context, changed chan<- struct{}) error {
 	return backends.Poll(ctx, d.b, []string{d.prefix}, d.poll, changed, d.log)
 }
 
-func (d *Discovery) pollCatalog(ctx context.Context, disc backends.Discoverer, changed chan<- struct{}) error {
-	d.log.Debug("polling the service catalog", "interval", d.poll)
-	failed := false
+// watchEach starts a WatchService for every query the templates make (looking for new ones
+// every PollInterval) and polls the catalog every 5×PollInterval as a safety net.
+func (d *Discovery) watchEach(ctx context.Context, disc backends.Discoverer, sw serviceWatcher, changed chan<- struct{}) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = d.pollCatalog(ctx, disc, 5*d.poll, changed)
+	}()
+	watching := map[query]bool{}
 	t := time.NewTicker(d.poll)
+	defer t.Stop()
+	for {
+		d.mu.Lock()
+		var fresh []query
+		for q := range d.seen {
+			if !watching[q] {
+				watching[q] = true
+				fresh = append(fresh, q)
+			}
+		}
+		d.mu.Unlock()
+		for _, q := range fresh {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = sw.WatchService(ctx, q.name, q.tag, q.dc, changed)
+			}()
+		}
+		if len(fresh) > 0 {
+			// A change between the render and the watch's first answer would be missed.
+			if diff, err := d.pollOnce(ctx, disc); err == nil && diff {
+				backends.Notify(changed)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (d *Discovery) pollCatalog(ctx context.Context, disc backends.Discoverer, every time.Duration, changed chan<- struct{}) error {
+	d.log.Debug("polling the service catalog", "interval", every)
+	failed := false
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {

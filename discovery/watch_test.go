@@ -123,3 +123,52 @@ func TestWatchPollsPlainBackend(t *testing.T) {
 	b.set("/services/web/b", "h:2")
 	waitSignal(t, changed, 5*time.Second, "an instance joined")
 }
+
+// perService is a fake Consul: a Discoverer with WatchService.
+type perService struct {
+	catalog
+	started chan string
+	fire    chan struct{}
+}
+
+func (p *perService) WatchService(ctx context.Context, name, tag, dc string, changed chan<- struct{}) error {
+	p.started <- name + "|" + tag + "|" + dc
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.fire:
+			backends.Notify(changed)
+		}
+	}
+}
+
+func TestWatchStartsOneWatchPerService(t *testing.T) {
+	p := &perService{catalog: catalog{svcs: map[string][]backends.Service{"web": {{ID: "a"}}}},
+		started: make(chan string, 4), fire: make(chan struct{})}
+	d := New(p, Config{PollInterval: 10 * time.Millisecond})
+	changed := make(chan struct{}, 1)
+	runWatch(t, d, changed)
+	noSignal(t, changed, 50*time.Millisecond, "no service asked for yet")
+	if _, err := d.Service(context.Background(), "web", "v2", ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-p.started:
+		if got != "web|v2|" {
+			t.Errorf("watching %q, want web|v2|", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no WatchService for a service the template asked for")
+	}
+	p.fire <- struct{}{}
+	waitSignal(t, changed, 5*time.Second, "the service watch fired")
+	if _, err := d.Service(context.Background(), "web", "v2", ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-p.started:
+		t.Errorf("a second watch for the same query: %q", got)
+	case <-time.After(50 * time.Millisecond):
+	}
+}

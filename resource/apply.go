@@ -39,10 +39,13 @@ func (r *Resource) apply(ctx context.Context, kv map[string]string, o SyncOption
 	}
 	log = log.With("resource", r.Name, "dest", r.Dest)
 	fail := func(step string, err error) (Result, error) {
+		if step == "" {
+			return res, fmt.Errorf("resource %s: %w", r.Name, err)
+		}
 		return res, fmt.Errorf("resource %s: %s: %w", r.Name, step, err)
 	}
 	if r.Tmpl == nil {
-		return fail("render", fmt.Errorf("%w: template not parsed", ErrRender))
+		return fail("", fmt.Errorf("%w: template not parsed", ErrRender))
 	}
 	if err := ctx.Err(); err != nil {
 		return fail("render", err)
@@ -52,11 +55,14 @@ func (r *Resource) apply(ctx context.Context, kv map[string]string, o SyncOption
 	content, err := r.Tmpl.Render(ctx, template.Data{KV: r.relative(kv), Services: o.Services})
 	res.RenderTime = time.Since(start)
 	if err != nil {
-		return fail("render", fmt.Errorf("%w: %w", ErrRender, err))
+		return fail("", fmt.Errorf("%w: %w", ErrRender, err))
 	}
 
 	unlock := lockDest(r.Dest)
 	defer unlock()
+	if err := ctx.Err(); err != nil {
+		return fail("", err)
+	}
 
 	cur, err := readCurrent(r.Dest)
 	if err != nil {
@@ -83,27 +89,27 @@ func (r *Resource) apply(ctx context.Context, kv map[string]string, o SyncOption
 	}
 	log.Info("target config out of sync")
 
-	stage, err := writeStage(r.Dest, content, want)
+	keepOwner := r.UID < 0 && r.GID < 0 // no owner asked for: keep the existing one if we may
+	stage, err := writeStage(r.Dest, content, want, keepOwner)
 	if err != nil {
 		return fail("stage", err)
 	}
-	keepStage := false
 	defer func() {
 		if o.KeepStageFile {
 			log.Info("keeping stage file", "stage", stage)
-		} else if !keepStage {
+		} else {
 			_ = os.Remove(stage)
 		}
 	}()
 
 	if !o.SyncOnly && r.CheckCmd != "" {
 		if err := r.runStep(ctx, log, "check_cmd", r.CheckCmd, stage, r.CheckTimeout, ErrCheck); err != nil {
-			return fail("check_cmd", err)
+			return fail("", err)
 		}
 		res.Checked = true
 	}
 
-	inPlace, err := r.commit(stage, content, want, log)
+	inPlace, err := r.commit(stage, content, want, keepOwner, log)
 	if err != nil {
 		return fail("write dest", err)
 	}
@@ -120,11 +126,11 @@ func (r *Resource) apply(ctx context.Context, kv map[string]string, o SyncOption
 		if rerr != nil {
 			if err := r.restore(cur, inPlace); err != nil {
 				log.Error("reload failed and the previous file could not be put back", "err", err)
-				return fail("reload_cmd", errors.Join(rerr, fmt.Errorf("%w: %w", ErrRollback, err)))
+				return fail("", errors.Join(rerr, fmt.Errorf("%w: %w", ErrRollback, err)))
 			}
 			res.RolledBack = true
 			log.Warn("reload failed; previous file put back")
-			return fail("reload_cmd", rerr)
+			return fail("", rerr)
 		}
 		res.Reloaded = true
 	}
@@ -138,6 +144,12 @@ func (r *Resource) runStep(ctx context.Context, log *slog.Logger, step, tmpl, sr
 	if err != nil {
 		return fmt.Errorf("%w: template: %w", sentinel, err)
 	}
+	if timeout <= 0 {
+		timeout = DefaultCheckTimeout
+		if sentinel == ErrReload {
+			timeout = DefaultReloadTimeout
+		}
+	}
 	log.Debug("running "+step, "cmd", cmd)
 	out, err := runCommand(ctx, cmd, timeout)
 	if err != nil {
@@ -149,8 +161,8 @@ func (r *Resource) runStep(ctx context.Context, log *slog.Logger, step, tmpl, sr
 
 // commit moves the stage file over dest and makes it durable. A dest that cannot be renamed
 // over (EBUSY: bind-mounted; EXDEV) is written in place instead; it reports which.
-func (r *Resource) commit(stage string, content []byte, st fileState, log *slog.Logger) (bool, error) {
-	err := os.Rename(stage, r.Dest)
+func (r *Resource) commit(stage string, content []byte, st fileState, keepOwner bool, log *slog.Logger) (bool, error) {
+	err := renameFile(stage, r.Dest)
 	if err == nil {
 		if err := syncDir(filepath.Dir(r.Dest)); err != nil {
 			log.Warn("cannot sync the destination's folder", "err", err)
@@ -161,10 +173,11 @@ func (r *Resource) commit(stage string, content []byte, st fileState, log *slog.
 		return false, err
 	}
 	log.Info("rename over the destination failed (a mount?); writing it in place", "err", err)
-	return true, writeInPlace(r.Dest, content, st)
+	return true, writeInPlace(r.Dest, content, st, keepOwner)
 }
 
-// restore puts back the destination as it was before (or removes it if there was none).
+// restore puts back the destination as it was before (or removes it if there was none). The
+// previous owner comes back when we may set it.
 func (r *Resource) restore(prev current, inPlace bool) error {
 	if !prev.exists {
 		if err := os.Remove(r.Dest); err != nil {
@@ -173,18 +186,18 @@ func (r *Resource) restore(prev current, inPlace bool) error {
 		return syncDir(filepath.Dir(r.Dest))
 	}
 	if inPlace {
-		return writeInPlace(r.Dest, prev.data, prev.fileState)
+		return writeInPlace(r.Dest, prev.data, prev.fileState, true)
 	}
-	stage, err := writeStage(r.Dest, prev.data, prev.fileState)
+	stage, err := writeStage(r.Dest, prev.data, prev.fileState, true)
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(stage, r.Dest); err != nil {
+	if err := renameFile(stage, r.Dest); err != nil {
 		_ = os.Remove(stage)
 		if !renameBlocked(err) {
 			return err
 		}
-		return writeInPlace(r.Dest, prev.data, prev.fileState)
+		return writeInPlace(r.Dest, prev.data, prev.fileState, true)
 	}
 	return syncDir(filepath.Dir(r.Dest))
 }

@@ -8,9 +8,6 @@ import (
 // diffContext is the number of unchanged lines shown around each change.
 const diffContext = 3
 
-// maxDiffCells bounds the LCS table; beyond it the changed middle is shown as one replacement.
-const maxDiffCells = 4 << 20
-
 // unifiedDiff returns a unified diff of old → new with the given file names, or "" when the
 // contents are equal.
 func unifiedDiff(oldName, newName string, old, new []byte) string {
@@ -98,7 +95,8 @@ func splitLines(s string) []string {
 }
 
 // diffLines returns the edit script from a to b: common prefix and suffix are matched
-// directly, the middle by longest common subsequence (or, when too large, replaced whole).
+// directly, the middle by Myers' shortest edit script (or, when it needs more than
+// maxDiffEdits edits, replaced whole).
 func diffLines(a, b []string) []diffOp {
 	p := 0
 	for p < len(a) && p < len(b) && a[p] == b[p] {
@@ -113,57 +111,118 @@ func diffLines(a, b []string) []diffOp {
 		ops = append(ops, diffOp{' ', l})
 	}
 	ma, mb := a[p:len(a)-s], b[p:len(b)-s]
-	if len(ma)*len(mb) > maxDiffCells {
+	mid := myers(ma, mb)
+	if mid == nil {
 		for _, l := range ma {
-			ops = append(ops, diffOp{'-', l})
+			mid = append(mid, diffOp{'-', l})
 		}
 		for _, l := range mb {
-			ops = append(ops, diffOp{'+', l})
+			mid = append(mid, diffOp{'+', l})
 		}
-	} else {
-		ops = append(ops, lcsOps(ma, mb)...)
 	}
+	ops = append(ops, deletionsFirst(mid)...)
 	for _, l := range a[len(a)-s:] {
 		ops = append(ops, diffOp{' ', l})
 	}
 	return ops
 }
 
-// lcsOps is the classic dynamic-programming diff; deletions come before insertions.
-func lcsOps(a, b []string) []diffOp {
+// maxDiffEdits bounds the work (and the D² memory) of myers.
+const maxDiffEdits = 2000
+
+// myers returns a shortest edit script from a to b, or nil when a and b differ by more than
+// maxDiffEdits lines (or are both empty).
+func myers(a, b []string) []diffOp {
 	n, m := len(a), len(b)
-	// t[i][j]: LCS length of a[i:] and b[j:].
-	t := make([]int32, (n+1)*(m+1))
-	at := func(i, j int) int32 { return t[i*(m+1)+j] }
-	for i := n - 1; i >= 0; i-- {
-		for j := m - 1; j >= 0; j-- {
-			v := max(at(i+1, j), at(i, j+1))
-			if a[i] == b[j] {
-				v = at(i+1, j+1) + 1
+	if n == 0 && m == 0 {
+		return nil
+	}
+	limit := min(n+m, maxDiffEdits)
+	off := limit + 1
+	v := make([]int32, 2*limit+3) // v[off+k]: furthest x on diagonal k
+	var trace [][]int32           // trace[d]: v[off-d-1 : off+d+2] before step d
+	for d := 0; d <= limit; d++ {
+		trace = append(trace, append([]int32(nil), v[off-d-1:off+d+2]...))
+		for k := -d; k <= d; k += 2 {
+			var x int
+			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
+				x = int(v[off+k+1]) // down: insert b[y]
+			} else {
+				x = int(v[off+k-1]) + 1 // right: delete a[x]
 			}
-			t[i*(m+1)+j] = v
+			y := x - k
+			for x < n && y < m && a[x] == b[y] {
+				x, y = x+1, y+1
+			}
+			v[off+k] = int32(x)
+			if x >= n && y >= m {
+				return backtrack(a, b, trace)
+			}
 		}
 	}
-	var ops []diffOp
-	i, j := 0, 0
-	for i < n && j < m {
-		switch {
-		case a[i] == b[j]:
-			ops = append(ops, diffOp{' ', a[i]})
-			i, j = i+1, j+1
-		case at(i+1, j) >= at(i, j+1):
-			ops = append(ops, diffOp{'-', a[i]})
-			i++
-		default:
-			ops = append(ops, diffOp{'+', b[j]})
-			j++
+	return nil
+}
+
+// backtrack walks trace back from (len(a), len(b)) and returns the edit script in order.
+func backtrack(a, b []string, trace [][]int32) []diffOp {
+	x, y := len(a), len(b)
+	var rev []diffOp
+	for d := len(trace) - 1; d > 0; d-- {
+		vd := trace[d] // before step d: index k+d+1
+		at := func(k int) int { return int(vd[k+d+1]) }
+		k := x - y
+		prevK := k - 1
+		if k == -d || (k != d && at(k-1) < at(k+1)) {
+			prevK = k + 1
 		}
+		prevX := at(prevK)
+		prevY := prevX - prevK
+		for x > prevX && y > prevY {
+			x, y = x-1, y-1
+			rev = append(rev, diffOp{' ', a[x]})
+		}
+		if x == prevX {
+			rev = append(rev, diffOp{'+', b[prevY]})
+		} else {
+			rev = append(rev, diffOp{'-', a[prevX]})
+		}
+		x, y = prevX, prevY
 	}
-	for ; i < n; i++ {
-		ops = append(ops, diffOp{'-', a[i]})
+	for x > 0 && y > 0 {
+		x, y = x-1, y-1
+		rev = append(rev, diffOp{' ', a[x]})
 	}
-	for ; j < m; j++ {
-		ops = append(ops, diffOp{'+', b[j]})
+	ops := make([]diffOp, len(rev))
+	for i, o := range rev {
+		ops[len(rev)-1-i] = o
 	}
 	return ops
+}
+
+// deletionsFirst orders each run of changes as diff(1) prints it: deletions, then insertions.
+func deletionsFirst(ops []diffOp) []diffOp {
+	out := make([]diffOp, 0, len(ops))
+	for i := 0; i < len(ops); {
+		if ops[i].kind == ' ' {
+			out = append(out, ops[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(ops) && ops[j].kind != ' ' {
+			j++
+		}
+		for _, o := range ops[i:j] {
+			if o.kind == '-' {
+				out = append(out, o)
+			}
+		}
+		for _, o := range ops[i:j] {
+			if o.kind == '+' {
+				out = append(out, o)
+			}
+		}
+		i = j
+	}
+	return out
 }

@@ -11,7 +11,13 @@
 //	  → reload_cmd → on failure, put the previous file (bytes, mode, owner) back
 //
 // A render, check or backend failure never touches the destination. Commands are text/templates
-// over {{.src}} (the stage file) and {{.dest}}, run by /bin/sh -c in their own process group;
-// a timeout kills the whole group. The outcome is a Result value: -noop, -sync-only and tests read
+// over {{.src}} and {{.dest}} ({{.src}} is the stage file for check_cmd and the destination for
+// reload_cmd, which runs after the rename), run by /bin/sh -c in their own process group; a
+// timeout (or a cancelled context) sends SIGTERM to the whole group and SIGKILL shortly after.
+// A rename refused with EBUSY or EXDEV (a bind-mounted file) is replaced by writing in place.
+//
+// Mode: a resource's mode wins; unset, the existing file's mode is kept, else 0644. Owner: uid
+// and gid (or the owner and group names) win; unset, the existing file's owner is kept when we
+// may (a non-root reconf cannot give a file away), else the effective ids. The outcome is a Result value: -noop, -sync-only and tests read
 // it. Rendered contents never appear in logs or errors, only in the -noop diff.
 package resource

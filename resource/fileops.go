@@ -10,6 +10,9 @@ import (
 	"syscall"
 )
 
+// renameFile is os.Rename; tests replace it to see what a bind-mounted destination does.
+var renameFile = os.Rename
+
 // modeMask is the part of a file's mode that a resource sets and compares.
 const modeMask = os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky
 
@@ -18,8 +21,6 @@ type fileState struct {
 	mode     os.FileMode
 	uid, gid int
 }
-
-func (s fileState) String() string { return fmt.Sprintf("%#o %d:%d", unixMode(s.mode), s.uid, s.gid) }
 
 // unixMode turns an os.FileMode into the octal number chmod(1) shows.
 func unixMode(m os.FileMode) uint32 {
@@ -85,14 +86,15 @@ func (r *Resource) desired(cur current) fileState {
 }
 
 // writeStage writes data to a new ".<base><random>" file beside dest with st applied, synced
-// to disk, and returns its path. On error nothing is left behind.
-func writeStage(dest string, data []byte, st fileState) (string, error) {
+// to disk, and returns its path. On error nothing is left behind. With keepOwner, st's owner is
+// the existing file's, kept when we may: a refused chown (we are not root) is not an error.
+func writeStage(dest string, data []byte, st fileState, keepOwner bool) (string, error) {
 	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest))
 	if err != nil {
 		return "", err
 	}
 	name := f.Name()
-	err = writeFile(f, data, st)
+	err = writeFile(f, data, st, keepOwner)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -105,13 +107,13 @@ func writeStage(dest string, data []byte, st fileState) (string, error) {
 
 // writeFile sets owner and mode on f (chown first: it clears setuid bits), then writes data
 // from the start, truncates to it and syncs.
-func writeFile(f *os.File, data []byte, st fileState) error {
+func writeFile(f *os.File, data []byte, st fileState, keepOwner bool) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
 	if sys, ok := fi.Sys().(*syscall.Stat_t); !ok || int(sys.Uid) != st.uid || int(sys.Gid) != st.gid {
-		if err := f.Chown(st.uid, st.gid); err != nil {
+		if err := f.Chown(st.uid, st.gid); err != nil && !(keepOwner && errors.Is(err, fs.ErrPermission)) {
 			return err
 		}
 	}
@@ -128,12 +130,12 @@ func writeFile(f *os.File, data []byte, st fileState) error {
 }
 
 // writeInPlace rewrites dest's own inode (for a bind-mounted file that cannot be renamed over).
-func writeInPlace(dest string, data []byte, st fileState) error {
+func writeInPlace(dest string, data []byte, st fileState, keepOwner bool) error {
 	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE, st.mode.Perm())
 	if err != nil {
 		return err
 	}
-	err = writeFile(f, data, st)
+	err = writeFile(f, data, st, keepOwner)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

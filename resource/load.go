@@ -152,30 +152,33 @@ func load(d Defaults) ([]*Resource, error) {
 		log.Warn("no conf.d folder; no template resources", "path", confd)
 		return nil, nil
 	}
-	var files []string
-	err := filepath.WalkDir(confd, func(p string, e fs.DirEntry, err error) error {
+	var (
+		files []string
+		errs  []error
+	)
+	_ = filepath.WalkDir(confd, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
-			return err
+			errs = append(errs, err) // an unreadable folder; the others still load
+			return nil
 		}
 		if !e.IsDir() && strings.HasSuffix(e.Name(), ".toml") {
 			files = append(files, p)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", confd, err)
-	}
 	sort.Strings(files)
-	var (
-		out  []*Resource
-		errs []error
-	)
+	var out []*Resource
+	byDest := map[string]string{}
 	for _, f := range files {
 		r, err := loadFile(d, confd, f, log)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		if other, dup := byDest[filepath.Clean(r.Dest)]; dup {
+			log.Warn("two template resources write the same dest", "dest", r.Dest, "file", f, "other", other)
+		}
+		byDest[filepath.Clean(r.Dest)] = f
 		out = append(out, r)
 	}
 	return out, errors.Join(errs...)

@@ -18,9 +18,9 @@ import (
 
 // Resource is one `[template]` table of a conf.d/*.toml file, loaded and its template parsed.
 type Resource struct {
-	Name          string   // the TOML file's path relative to conf.d (e.g. "haproxy.toml")
-	File          string   // the TOML file's full path
-	Src           string   // template path relative to templates/
+	Name          string // the TOML file's path relative to conf.d (e.g. "haproxy.toml")
+	File          string // the TOML file's full path
+	Src           string // template path relative to templates/
 	Dest          string
 	Keys          []string // as written
 	Prefix        string   // effective prefix (the global -prefix replaces the resource's)
@@ -164,7 +164,8 @@ func (r *Resource) Sync(ctx context.Context, b backends.Backend, o SyncOptions) 
 
 // Apply renders kv (absolute backend keys; keys outside the resource's prefixes are ignored)
 // and runs the pipeline: compare → stage → check → rename → reload (→ roll back). Errors name
-// the resource and the step. Applies to the same destination are serialized.
+// the resource and the step. Applies to the same destination are serialized. Cancelling ctx
+// stops the render and kills a running command's process group (a failed step, as a timeout).
 func (r *Resource) Apply(ctx context.Context, kv map[string]string, o SyncOptions) (Result, error) {
 	return r.apply(ctx, kv, o)
 }

@@ -93,7 +93,7 @@ func createMap(values ...any) (map[string]any, error) {
 func unmarshalJSONObject(data string) (map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal([]byte(data), &m); err != nil {
-		return nil, fmt.Errorf("json: %w", err)
+		return nil, err
 	}
 	return m, nil
 }
@@ -102,7 +102,7 @@ func unmarshalJSONObject(data string) (map[string]any, error) {
 func unmarshalJSONArray(data string) ([]any, error) {
 	var a []any
 	if err := json.Unmarshal([]byte(data), &a); err != nil {
-		return nil, fmt.Errorf("jsonArray: %w", err)
+		return nil, err
 	}
 	return a, nil
 }
@@ -118,7 +118,7 @@ func base64Encode(s string) string { return base64.StdEncoding.EncodeToString([]
 func base64Decode(s string) (string, error) {
 	b, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
-		return "", fmt.Errorf("base64Decode: %w", err)
+		return "", err
 	}
 	return string(b), nil
 }

@@ -15,9 +15,10 @@ import (
 // becomes an associated template named by its cleaned include path, so that `include` finds
 // it at render time and it shares the root's functions, delimiters and options.
 type parser struct {
-	cfg  Config
-	root *texttemplate.Template
-	done map[string]bool // partials fully parsed (with everything they include)
+	cfg   Config
+	root  *texttemplate.Template
+	done  map[string]bool // partials fully parsed (with everything they include)
+	files []string        // every file read, root first
 }
 
 // link is one step of the include chain: the name as written and the file it resolves to.
@@ -30,10 +31,10 @@ func includeKey(name string) string { return path.Clean(name) }
 // root) and at the position of the include action that asked for it.
 func (p *parser) parseFile(name string, chain []link, at string) error {
 	file := filepath.Clean(p.cfg.resolve(name))
-	for i, l := range chain {
+	for _, l := range chain {
 		if l.file == file {
-			names := make([]string, 0, len(chain)-i+1)
-			for _, c := range chain[i:] {
+			names := make([]string, 0, len(chain)+1)
+			for _, c := range chain {
 				names = append(names, c.name)
 			}
 			names = append(names, name)
@@ -47,6 +48,7 @@ func (p *parser) parseFile(name string, chain []link, at string) error {
 		}
 		return fmt.Errorf("%s: include %q: %w", at, name, err)
 	}
+	p.files = append(p.files, file)
 	key := name
 	tmpl := p.root
 	if chain != nil {
@@ -54,6 +56,9 @@ func (p *parser) parseFile(name string, chain []link, at string) error {
 		tmpl = p.root.New(key)
 	}
 	if _, err := tmpl.Parse(string(text)); err != nil {
+		if at != "" {
+			return fmt.Errorf("%s: include %q: %w", at, name, err)
+		}
 		return err
 	}
 	incs, err := findIncludes(key, string(text), p.cfg.LeftDelim, p.cfg.RightDelim)

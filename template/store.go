@@ -28,8 +28,9 @@ func (ks KVPairs) Swap(i, j int)      { ks[i], ks[j] = ks[j], ks[i] }
 type store struct {
 	m map[string]string
 
-	keys []string   // all keys, sorted (lazy)
-	dirs []dirEntry // all keys sorted by (path.Dir(key), key) (lazy)
+	keys  []string   // all keys, sorted (lazy)
+	dirs  []dirEntry // all keys sorted by (path.Dir(key), key) (lazy)
+	clean bool       // every key is path.Clean(key), or that plus "/" (set with dirs)
 
 	memoGets  map[string]KVPairs
 	memoGetvs map[string][]string
@@ -91,8 +92,12 @@ func (s *store) sortedKeys() []string {
 func (s *store) dirIndex() []dirEntry {
 	if s.dirs == nil {
 		s.dirs = make([]dirEntry, 0, len(s.m))
+		s.clean = true
 		for _, k := range s.sortedKeys() {
 			s.dirs = append(s.dirs, dirEntry{dir: path.Dir(k), key: k})
+			if c := path.Clean(k); k != c && k != c+"/" {
+				s.clean = false
+			}
 		}
 		slices.SortStableFunc(s.dirs, func(a, b dirEntry) int { return strings.Compare(a.dir, b.dir) })
 	}
@@ -106,6 +111,15 @@ func literalPrefix(pattern string) string {
 		return pattern[:i]
 	}
 	return pattern
+}
+
+// literalSuffix is the part of a path.Match pattern after its last '*' or '?': every key the
+// pattern matches ends with it. Patterns with classes or escapes give "" (no filter).
+func literalSuffix(pattern string) string {
+	if strings.ContainsAny(pattern, `[\`) {
+		return ""
+	}
+	return pattern[strings.LastIndexAny(pattern, "*?")+1:]
 }
 
 // prefixRange returns the sorted keys that start with prefix.
@@ -130,7 +144,11 @@ func (s *store) gets(pattern string) (KVPairs, error) {
 		if _, err := path.Match(pattern, ""); err != nil {
 			return nil, err
 		}
+		suffix := literalSuffix(pattern)
 		for _, k := range prefixRange(s.sortedKeys(), literalPrefix(pattern)) {
+			if !strings.HasSuffix(k, suffix) {
+				continue
+			}
 			if ok, _ := path.Match(pattern, k); ok {
 				ks = append(ks, KVPair{Key: k, Value: s.m[k]})
 			}
@@ -164,25 +182,33 @@ func (s *store) getvs(pattern string) ([]string, error) {
 	return slices.Clone(vs), nil
 }
 
-// under returns the index entries whose directory is clean(p) or lies below it, which is
-// memkv's test "the terms of path.Dir(key) start with the terms of path.Clean(p)".
-func (s *store) under(p string) []dirEntry {
+// eachUnder calls f for the index entries whose directory is clean(p) or lies below it, which
+// is memkv's test "the terms of path.Dir(key) start with the terms of path.Clean(p)". f
+// returns the name it took from the entry ("" for none). When the keys are clean and p is
+// clean(p) or clean(p)+"/", every entry of the subdirectory c/name/… gives that same name, so
+// eachUnder jumps over the rest of it: ls and lsdir of a big tree cost one step per child,
+// not per descendant.
+func (s *store) eachUnder(p string, f func(e dirEntry) string) {
 	dirs := s.dirIndex()
 	c := path.Clean(p)
-	find := func(x string) int {
-		return sort.Search(len(dirs), func(i int) bool { return dirs[i].dir >= x })
+	find := func(x string, from int) int {
+		return from + sort.Search(len(dirs)-from, func(i int) bool { return dirs[from+i].dir >= x })
 	}
-	var out []dirEntry
-	// dir == c
-	for i := find(c); i < len(dirs) && dirs[i].dir == c; i++ {
-		out = append(out, dirs[i])
+	i := find(c, 0)
+	for ; i < len(dirs) && dirs[i].dir == c; i++ {
+		f(dirs[i])
 	}
-	// dir below c
 	sub := c + "/"
-	for i := find(sub); i < len(dirs) && strings.HasPrefix(dirs[i].dir, sub); i++ {
-		out = append(out, dirs[i])
+	canJump := s.clean && (p == c || p == sub)
+	for i = find(sub, i); i < len(dirs) && strings.HasPrefix(dirs[i].dir, sub); {
+		name := f(dirs[i])
+		if canJump && name != "" && strings.HasPrefix(dirs[i].dir, sub+name+"/") {
+			// every dir in [sub+name+"/", sub+name+"0") starts with sub+name+"/"
+			i = find(sub+name+"0", i)
+			continue
+		}
+		i++
 	}
-	return out
 }
 
 // ls lists the sorted unique names of the immediate children of p, leaves and directories,
@@ -196,13 +222,14 @@ func (s *store) ls(p string) []string {
 	if _, ok := s.m[p]; ok {
 		seen[path.Base(p)] = true
 	}
-	for _, e := range s.under(p) {
+	s.eachUnder(p, func(e dirEntry) string {
 		if e.key == p {
-			continue
+			return ""
 		}
 		name, _, _ := strings.Cut(stripKey(e.key, p), "/")
 		seen[name] = true
-	}
+		return name
+	})
 	vs := sortedSet(seen)
 	if s.memoLs == nil {
 		s.memoLs = map[string][]string{}
@@ -219,13 +246,14 @@ func (s *store) lsdir(p string) []string {
 	}
 	seen := map[string]bool{}
 	sub := path.Clean(p) + "/"
-	for _, e := range s.under(p) {
+	s.eachUnder(p, func(e dirEntry) string {
 		if !strings.HasPrefix(e.key, p) || !strings.HasPrefix(e.dir, sub) {
-			continue
+			return ""
 		}
 		name, _, _ := strings.Cut(e.dir[len(sub):], "/")
 		seen[name] = true
-	}
+		return name
+	})
 	vs := sortedSet(seen)
 	if s.memoLsdir == nil {
 		s.memoLsdir = map[string][]string{}

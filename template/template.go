@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync"
 	texttemplate "text/template"
 
@@ -42,9 +43,11 @@ type Data struct {
 type Template struct {
 	cfg Config
 
-	name string              // the root template's name (cfg.Src as written)
+	name string                 // the root template's name (cfg.Src as written)
 	base *texttemplate.Template // parsed once; never executed, only cloned
-	pool sync.Pool           // of *instance
+	pool sync.Pool              // of *instance
+	// files are the paths Parse read, root first.
+	files []string
 }
 
 // instance is a clone of the parsed template whose functions are bound to st. The pool hands
@@ -76,9 +79,10 @@ func Parse(cfg Config) (*Template, error) {
 	}
 	p := &parser{cfg: cfg, root: base, done: map[string]bool{}}
 	if err := p.parseFile(cfg.Src, nil, ""); err != nil {
-		return nil, fmt.Errorf("resource %s: %w", cfg.Resource, err)
+		return nil, fmt.Errorf("resource %s: parse %s: %w", cfg.Resource, cfg.Src, err)
 	}
 	t.base = base
+	t.files = p.files
 	return t, nil
 }
 
@@ -105,6 +109,10 @@ func (t *Template) Render(ctx context.Context, d Data) ([]byte, error) {
 
 // Name returns the root template's name (Config.Src as given).
 func (t *Template) Name() string { return t.name }
+
+// Files returns the paths of the files Parse read: the template first, then its partials in
+// the order they were included. A caller watching templates for changes watches these.
+func (t *Template) Files() []string { return slices.Clone(t.files) }
 
 // get takes an instance from the pool or clones a new one.
 func (t *Template) get() (*instance, error) {

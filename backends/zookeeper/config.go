@@ -31,6 +31,8 @@ type Config struct {
 	RequestTimeout time.Duration // bounds one Get
 	Concurrency    int           // requests a Get keeps in flight
 	Logger         *slog.Logger  // nil: slog.Default()
+
+	wrapConn func(net.Conn) net.Conn // tests: see every connection
 }
 
 // FromOptions builds a Config from the user's options, resolving -srv-domain/-srv-record.

@@ -62,30 +62,24 @@ func New(cfg Config) (*Client, error) {
 // receives every session and watch event; it must not block.
 func dial(cfg Config, cb zk.EventCallback) (*zk.Conn, <-chan zk.Event, error) {
 	dialer := func(network, addr string, _ time.Duration) (net.Conn, error) {
-		return net.DialTimeout(network, addr, cfg.DialTimeout)
+		conn, err := net.DialTimeout(network, addr, cfg.DialTimeout)
+		if err == nil && cfg.wrapConn != nil {
+			conn = cfg.wrapConn(conn)
+		}
+		return conn, err
 	}
-	opts := []func(*zk.Conn){
+	if cb == nil {
+		cb = func(zk.Event) {}
+	}
+	conn, ec, err := zk.Connect(cfg.Nodes, cfg.SessionTimeout,
 		zk.WithLogger(zkLogger{cfg.Logger}),
 		zk.WithLogInfo(false),
 		zk.WithDialer(dialer),
-	}
-	if cb != nil {
-		opts = append(opts, zk.WithEventCallback(cb))
-	}
-	conn, ec, err := connect(cfg.Nodes, cfg.SessionTimeout, opts)
+		zk.WithEventCallback(cb))
 	if err != nil {
 		return nil, nil, fmt.Errorf("zookeeper %s: %w: %w", strings.Join(cfg.Nodes, ","), backends.ErrUnavailable, err)
 	}
 	return conn, ec, nil
-}
-
-// connect adapts our option slice to zk.Connect's unexported option type.
-func connect(nodes []string, timeout time.Duration, opts []func(*zk.Conn)) (*zk.Conn, <-chan zk.Event, error) {
-	args := make([]zk.ConnOption, 0, len(opts))
-	for _, o := range opts {
-		args = append(args, o)
-	}
-	return zk.Connect(nodes, timeout, args...)
 }
 
 // closeConn closes conn and waits (bounded) until its goroutines have finished, which they

@@ -75,8 +75,9 @@ func redactNode(n string) string {
 // logEffective logs the effective settings at debug level, secrets redacted, each with where
 // its value came from.
 func logEffective(log *slog.Logger, c *config) {
-	o := c.opts
-	fs := newFlagSet(&o)
+	var o options
+	fs := newFlagSet(&o) // sets o to the defaults…
+	o = c.opts           // …so fill it in afterwards
 	var attrs []any
 	fs.VisitAll(func(f *flag.Flag) {
 		v := f.Value.String()

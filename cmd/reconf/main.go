@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/reconf/reconf/backends"
-	// TODO: _ "github.com/reconf/reconf/backends/all" once it exists
+	"github.com/reconf/reconf/discovery"
 	"github.com/reconf/reconf/internal/runner"
 	"github.com/reconf/reconf/internal/sdnotify"
 	"github.com/reconf/reconf/resource"
@@ -28,11 +28,8 @@ const (
 )
 
 func main() {
-	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case "register", "deregister":
-			os.Exit(subcommand(os.Args[1:], os.Stderr))
-		}
+	if code, ok := subcommand(os.Args[1:], os.Stdout, os.Stderr); ok {
+		os.Exit(code)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
@@ -105,6 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MetricsAddr:   o.MetricsAddr,
 		Log:           log,
 		Reload:        reloader(args, getenv, c, log),
+		Services:      discovery.New(b, discovery.Config{Prefix: o.ServicesPrefix, Log: log}),
 	}
 	if n := sdnotify.New(log); n.Enabled() {
 		cfg.Notifier = n
@@ -206,7 +204,9 @@ var reloadable = map[string]bool{
 // restartOnly names the settings that differ between a and b and that a reload cannot apply
 // (names only: values may be secrets).
 func restartOnly(a, b *options) []string {
-	fa, fb := newFlagSet(a), newFlagSet(b)
+	var ca, cb options
+	fa, fb := newFlagSet(&ca), newFlagSet(&cb) // newFlagSet sets the defaults…
+	ca, cb = *a, *b                            // …so copy the values in afterwards
 	var out []string
 	fa.VisitAll(func(f *flag.Flag) {
 		if !reloadable[f.Name] && f.Value.String() != fb.Lookup(f.Name).Value.String() {

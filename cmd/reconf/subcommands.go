@@ -1,16 +1,25 @@
 package main
 
 import (
-	"fmt"
 	"io"
+
+	"github.com/reconf/reconf/internal/register"
 )
 
-// subcommand runs "reconf register ..." and "reconf deregister ..." (args[0] is the
-// subcommand's name) and returns the exit code.
+// subcommand runs a subcommand if args (without the program name) start with one, and
+// reports whether it did, with the exit code:
 //
-// TODO(register): dispatch to register.Main(args) from package internal/register once it
-// exists; until then the subcommands report that they are not built in.
-func subcommand(args []string, stderr io.Writer) int {
-	fmt.Fprintf(stderr, "reconf: %s: not available in this build\n", args[0])
-	return exitFail
+//	reconf register|deregister [flags]   package internal/register
+//	reconf man | reconf completion bash  the man page and completion (man.go)
+func subcommand(args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	if len(args) == 0 {
+		return 0, false
+	}
+	switch args[0] {
+	case "register", "deregister":
+		return register.Main(args), true
+	case "man", "completion":
+		return docSubcommand(args, stdout, stderr), true
+	}
+	return 0, false
 }

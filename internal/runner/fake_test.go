@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -216,3 +218,27 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+type httpSrv struct {
+	t   testing.TB
+	url string
+}
+
+// newHTTP serves r.Handler on a loopback test server.
+func newHTTP(t testing.TB, r *Runner) httpSrv {
+	s := httptest.NewServer(r.Handler())
+	t.Cleanup(s.Close)
+	return httpSrv{t, s.URL}
+}
+
+func (s httpSrv) get(path string) (int, string) {
+	resp, err := http.Get(s.url + path)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (s httpSrv) body(path string) string { _, b := s.get(path); return b }

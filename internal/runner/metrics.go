@@ -161,14 +161,22 @@ func (h *health) missing() []string {
 	return append(out, never...)
 }
 
-// observed wraps the backend to record read outcomes for metrics and /ready.
+// observed wraps the backend to record read outcomes for metrics and /ready. A read also
+// ends when stop does (nil: never), so that shutdown does not wait for a hung store.
 type observed struct {
 	backends.Backend
-	m *metrics
-	h *health
+	m    *metrics
+	h    *health
+	stop context.Context
 }
 
 func (o observed) Get(ctx context.Context, prefixes []string) (map[string]string, error) {
+	if o.stop != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(o.stop, cancel)()
+	}
 	kv, err := o.Backend.Get(ctx, prefixes)
 	if err != nil && ctx.Err() == nil {
 		o.m.backendErrors.Inc()

@@ -92,6 +92,7 @@ type Runner struct {
 	wg         sync.WaitGroup
 	running    atomic.Bool
 	reloadReq  chan chan error
+	stopped    chan struct{} // closed when Run returns
 	watchCalls atomic.Int64
 }
 
@@ -112,7 +113,7 @@ func New(cfg Config) (*Runner, error) {
 		log:           log,
 		m:             newMetrics(),
 		h:             &health{names: map[string]bool{}},
-		sync:          (*resource.Resource).Sync,
+		sync:          syncResource,
 		sem:           make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0))),
 		retryBase:     500 * time.Millisecond,
 		retryMax:      30 * time.Second,
@@ -122,6 +123,7 @@ func New(cfg Config) (*Runner, error) {
 		workers:       map[string]*worker{},
 		watches:       map[string]*watch{},
 		reloadReq:     make(chan chan error),
+		stopped:       make(chan struct{}),
 	}
 	r.backend = observed{Backend: cfg.Backend, m: r.m, h: r.h}
 	r.syncOpts = resource.SyncOptions{
@@ -163,6 +165,13 @@ func (r *Runner) run(ctx context.Context, hup <-chan os.Signal) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("runner: already running")
 	}
+	select {
+	case <-r.stopped:
+		r.running.Store(false)
+		return errors.New("runner: Run called again after it returned")
+	default:
+	}
+	defer close(r.stopped)
 	defer r.running.Store(false)
 	if r.cfg.MetricsAddr != "" {
 		stop, err := r.serve(r.cfg.MetricsAddr)
@@ -238,6 +247,8 @@ func (r *Runner) Reload(ctx context.Context) error {
 	reply := make(chan error, 1)
 	select {
 	case r.reloadReq <- reply:
+	case <-r.stopped:
+		return errNotRunning
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -303,3 +314,7 @@ func watchdogEvery() time.Duration {
 func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+func syncResource(ctx context.Context, res *resource.Resource, b backends.Backend, o resource.SyncOptions) (resource.Result, error) {
+	return res.Sync(ctx, b, o)
+}

@@ -77,7 +77,7 @@ func (r *Runner) loop(ctx context.Context, w *worker) {
 		}
 		d := backends.Backoff(failures, r.retryBase, r.retryMax)
 		failures++
-		r.log.Warn("sync failed; retrying", "resource", w.name, "attempt", failures, "in", d.Round(time.Millisecond), "err", err)
+		r.log.Error("sync failed; will retry", "resource", w.name, "attempt", failures, "retry_in", d.Round(time.Millisecond), "err", err)
 		retry = time.NewTimer(d)
 		retryC = retry.C
 	}
@@ -95,13 +95,14 @@ func (r *Runner) acquire(ctx context.Context) bool {
 func (r *Runner) release() { <-r.sem }
 
 // syncOne syncs res once, records metrics and health, and logs one line. When ctx ends while
-// the sync runs, the sync keeps going for up to the stop grace: the resource in flight is
-// finished, not torn.
+// the sync runs, a backend read in progress is abandoned but rendering, writing and the
+// commands go on for up to the stop grace: the resource in flight is finished, not torn.
 func (r *Runner) syncOne(ctx context.Context, res *resource.Resource) (resource.Result, error) {
 	sctx, stop := r.graceful(ctx)
 	defer stop()
 	start := time.Now()
-	res0, err := r.sync(sctx, res, r.backend, r.syncOpts)
+	b := observed{Backend: r.cfg.Backend, m: r.m, h: r.h, stop: ctx}
+	res0, err := r.sync(sctx, res, b, r.syncOpts)
 	took := time.Since(start)
 	r.record(res, res0, err, took)
 	return res0, err
@@ -173,7 +174,9 @@ func (r *Runner) record(res *resource.Resource, out resource.Result, err error, 
 	attrs := []any{"resource", res.Name, "changed", out.Changed, "written", out.Written,
 		"reloaded", out.Reloaded, "rolled_back", out.RolledBack, "duration", took.Round(time.Microsecond)}
 	if err != nil {
-		r.log.Error("sync failed", append(attrs, "err", err)...)
+		if r.cfg.Onetime { // in watch and interval modes the retry loop logs the failure
+			r.log.Error("sync failed", append(attrs, "err", err)...)
+		}
 		return
 	}
 	m.lastSuccess.WithLabelValues(res.Name).SetToCurrentTime()

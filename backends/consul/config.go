@@ -1,0 +1,169 @@
+package consul
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reconf/reconf/backends"
+)
+
+// Defaults for a Config left unset.
+const (
+	DefaultNode = "127.0.0.1:8500"
+	// DefaultWaitTime is how long a blocking query may wait on the server. The request is
+	// abandoned (and the agent counted as stalled) if no answer comes within WaitTime plus
+	// Consul's jitter (WaitTime/16) plus RequestTimeout.
+	DefaultWaitTime = 60 * time.Second
+	// MinQueryGap is the least time between the starts of two blocking queries on one prefix.
+	// A query that returns at once (a flapping key, an index reset) would otherwise spin; 50ms
+	// caps that at 20 queries a second per prefix while adding no delay a person or a debounce
+	// ("wait" of a resource, usually seconds) could notice.
+	MinQueryGap = 50 * time.Millisecond
+)
+
+// Config is everything the Consul backend needs. Build it with FromOptions or by hand, then
+// call New (which validates it).
+type Config struct {
+	Address   string // host:port of the agent (the first of -node; http:// or https:// allowed)
+	Scheme    string // "http" (default) or "https"
+	Token     string // ACL token; default $CONSUL_HTTP_TOKEN. Never logged.
+	BasicAuth bool
+	Username  string
+	Password  string // never logged or put in errors
+	CAFile    string
+	CertFile  string
+	KeyFile   string
+	Insecure  bool // skip TLS verification
+
+	DialTimeout    time.Duration
+	RequestTimeout time.Duration // bounds one Get and the slack of a blocking query
+	WaitTime       time.Duration // blocking query wait; default DefaultWaitTime
+	MinGap         time.Duration // least time between blocking queries; default MinQueryGap
+	BackoffBase    time.Duration // first wait after an error; default 100ms
+	BackoffMax     time.Duration // cap of the wait after errors; default 10s
+	Logger         *slog.Logger  // nil: slog.Default()
+}
+
+// FromOptions builds a Config from the user's options, resolving -srv-domain/-srv-record
+// (_consul._tcp.<domain>).
+func FromOptions(ctx context.Context, o backends.Options) (Config, error) {
+	c := Config{
+		Scheme:         o.Scheme,
+		Token:          o.AuthToken,
+		BasicAuth:      o.BasicAuth,
+		Username:       o.Username,
+		Password:       o.Password,
+		CAFile:         o.ClientCAKeys,
+		CertFile:       o.ClientCert,
+		KeyFile:        o.ClientKey,
+		Insecure:       o.ClientInsecure,
+		DialTimeout:    o.Dial(),
+		RequestTimeout: o.Request(),
+	}
+	if c.Token == "" {
+		c.Token = os.Getenv("CONSUL_HTTP_TOKEN")
+	}
+	nodes := o.Nodes
+	if len(nodes) == 0 && (o.SRVDomain != "" || o.SRVRecord != "") {
+		var err error
+		if nodes, err = lookupSRV(ctx, o.SRVRecord, o.SRVDomain); err != nil {
+			return Config{}, err
+		}
+	}
+	if len(nodes) > 0 {
+		c.Address = nodes[0] // as confd: one agent; run a local agent for failover
+	}
+	return c, nil
+}
+
+func lookupSRV(ctx context.Context, record, domain string) ([]string, error) {
+	if record == "" {
+		record = "_consul._tcp." + domain
+	}
+	_, addrs, err := net.DefaultResolver.LookupSRV(ctx, "", "", record)
+	if err != nil {
+		return nil, fmt.Errorf("consul: srv %s: %w: %w", record, backends.ErrUnavailable, err)
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("consul: srv %s: no records: %w", record, backends.ErrUnavailable)
+	}
+	nodes := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		nodes = append(nodes, net.JoinHostPort(strings.TrimSuffix(a.Target, "."), strconv.Itoa(int(a.Port))))
+	}
+	return nodes, nil
+}
+
+// withDefaults fills unset fields and moves a scheme written in Address into Scheme.
+func (c Config) withDefaults() Config {
+	if c.Address == "" {
+		c.Address = DefaultNode
+	}
+	if s, rest, ok := strings.Cut(c.Address, "://"); ok && (s == "http" || s == "https") {
+		c.Scheme, c.Address = s, strings.TrimSuffix(rest, "/")
+	}
+	if c.Scheme == "" {
+		c.Scheme = "http"
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = backends.DefaultDialTimeout
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = backends.DefaultRequestTimeout
+	}
+	if c.WaitTime <= 0 {
+		c.WaitTime = DefaultWaitTime
+	}
+	if c.MinGap <= 0 {
+		c.MinGap = MinQueryGap
+	}
+	if c.BackoffBase <= 0 {
+		c.BackoffBase = 100 * time.Millisecond
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports every problem with c (after defaults), wrapping backends.ErrConfig.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if host, port, err := net.SplitHostPort(c.Address); err != nil || host == "" {
+		errs = append(errs, fmt.Errorf("node %q: want host:port", c.Address))
+	} else if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		errs = append(errs, fmt.Errorf("node %q: bad port", c.Address))
+	}
+	if c.Scheme != "http" && c.Scheme != "https" {
+		errs = append(errs, fmt.Errorf("scheme %q: want http or https", c.Scheme))
+	}
+	if c.BasicAuth && c.Username == "" {
+		errs = append(errs, errors.New("basic auth needs a username"))
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		errs = append(errs, errors.New("a client certificate needs its key, and a key its certificate"))
+	}
+	for _, f := range []struct{ what, path string }{{"client cert", c.CertFile}, {"client key", c.KeyFile}, {"ca", c.CAFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.what, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("consul: %w: %w", backends.ErrConfig, err)
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+package consul
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-cleanhttp"
+
+	"github.com/reconf/reconf/backends"
+)
+
+func init() {
+	backends.Register("consul", func(o backends.Options) (backends.Backend, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), o.Dial())
+		defer cancel()
+		cfg, err := FromOptions(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return New(cfg)
+	})
+}
+
+// Client reads, watches and discovers through one Consul agent. It is safe for concurrent use.
+type Client struct {
+	cfg       Config
+	api       *api.Client
+	transport *http.Transport
+}
+
+var (
+	_ backends.Backend    = (*Client)(nil)
+	_ backends.Watcher    = (*Client)(nil)
+	_ backends.Discoverer = (*Client)(nil)
+)
+
+// New validates cfg and returns a client. It does not contact the agent.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	tr := cleanhttp.DefaultPooledTransport()
+	tr.DialContext = (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	ac := &api.Config{
+		Address:   cfg.Address,
+		Scheme:    cfg.Scheme,
+		Token:     cfg.Token,
+		Transport: tr,
+		TLSConfig: api.TLSConfig{
+			CAFile:             cfg.CAFile,
+			CertFile:           cfg.CertFile,
+			KeyFile:            cfg.KeyFile,
+			InsecureSkipVerify: cfg.Insecure,
+		},
+	}
+	if cfg.BasicAuth {
+		ac.HttpAuth = &api.HttpBasicAuth{Username: cfg.Username, Password: cfg.Password}
+	}
+	c, err := api.NewClient(ac)
+	if err != nil {
+		return nil, fmt.Errorf("consul %s: %w: %w", cfg.Address, backends.ErrConfig, redact(err, cfg))
+	}
+	return &Client{cfg: cfg, api: c, transport: tr}, nil
+}
+
+// API returns the underlying Consul client, for tests and tools.
+func (c *Client) API() *api.Client { return c.api }
+
+// Close releases idle connections.
+func (c *Client) Close() error {
+	c.transport.CloseIdleConnections()
+	return nil
+}
+
+// Get returns every key at or under each prefix. Prefixes are read in parallel, each in one
+// request; Get fails as a whole if any read fails.
+func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	roots := backends.Dedupe(prefixes)
+	results := make([]map[string]string, len(roots))
+	errs := make([]error, len(roots))
+	var wg sync.WaitGroup
+	for i, p := range roots {
+		wg.Go(func() {
+			pairs, _, err := c.api.KV().List(consulKey(p), (&api.QueryOptions{}).WithContext(ctx))
+			if err != nil {
+				errs[i] = c.wrap("list "+p, err)
+				return
+			}
+			results[i] = toMap(pairs, p)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := results[0]
+	for _, m := range results[1:] {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	if out == nil {
+		out = map[string]string{}
+	}
+	return out, nil
+}
+
+// consulKey turns a cleaned prefix into Consul's key form (no leading '/'; the root is "").
+func consulKey(p string) string { return strings.TrimPrefix(p, "/") }
+
+// consulPath turns a Consul key into ours: a leading '/', cleaned as confd does ("a/b/" and
+// "a//b" read as "/a/b").
+func consulPath(key string) string { return path.Join("/", key) }
+
+// toMap keeps the pairs under prefix p by path, keys with a leading '/'. A folder entry
+// ("a/b/") reads as "/a/b" = "" unless a real key "a/b" is there.
+func toMap(pairs api.KVPairs, p string) map[string]string {
+	out := make(map[string]string, len(pairs))
+	var folders []string
+	for _, kv := range pairs {
+		k := consulPath(kv.Key)
+		if !backends.UnderPrefix(k, p) {
+			continue
+		}
+		if strings.HasSuffix(kv.Key, "/") {
+			folders = append(folders, k)
+			continue
+		}
+		out[k] = string(kv.Value)
+	}
+	for _, k := range folders {
+		if _, ok := out[k]; !ok {
+			out[k] = ""
+		}
+	}
+	return out
+}
+
+// wrap classifies an error from the Consul API: 401/403 wrap backends.ErrAuth, anything else
+// backends.ErrUnavailable. Credentials never appear in it.
+func (c *Client) wrap(op string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("consul %s: %s: %w", c.cfg.Address, op, err)
+	}
+	kind := backends.ErrUnavailable
+	var se api.StatusError
+	if errors.As(err, &se) && (se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden) {
+		kind = backends.ErrAuth
+	}
+	return fmt.Errorf("consul %s: %s: %w: %w", c.cfg.Address, op, kind, redact(err, c.cfg))
+}
+
+// redact hides the token and password should a library put them into an error's text.
+func redact(err error, cfg Config) error {
+	msg := err.Error()
+	for _, s := range []string{cfg.Token, cfg.Password} {
+		if len(s) >= 4 && strings.Contains(msg, s) {
+			return redacted{err: err, cfg: cfg}
+		}
+	}
+	return err
+}
+
+type redacted struct {
+	err error
+	cfg Config
+}
+
+func (r redacted) Error() string {
+	msg := r.err.Error()
+	for _, s := range []string{r.cfg.Token, r.cfg.Password} {
+		if len(s) >= 4 {
+			msg = strings.ReplaceAll(msg, s, "[redacted]")
+		}
+	}
+	return msg
+}
+
+func (r redacted) Unwrap() error { return r.err }

@@ -1,0 +1,235 @@
+package etcd
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reconf/reconf/backends"
+)
+
+// DefaultNode is the address used when neither Options.Nodes, SRV discovery nor $ETCDCTL_PEERS
+// names one.
+const DefaultNode = "127.0.0.1:2379"
+
+// Config is everything the etcd backend needs. Build it with FromOptions or by hand, then call
+// New (which validates it).
+type Config struct {
+	Endpoints []string // URLs with scheme: http://host:port or https://host:port
+	Username  string
+	Password  string // never logged nor put in an error
+	CAFile    string // PEM CA bundle; set alone it means server-verified TLS
+	CertFile  string // client certificate (mutual TLS) …
+	KeyFile   string // … and its key
+	Insecure  bool   // skip server certificate verification
+	// DialTimeout bounds connecting (and authenticating); RequestTimeout bounds each read.
+	DialTimeout, RequestTimeout time.Duration
+	// ProgressInterval is how long a watch may stay silent before Watch asks the server for a
+	// progress notification; a second silent interval means the stream stalled and is rebuilt.
+	ProgressInterval time.Duration
+	// BackoffBase and BackoffMax bound the wait between watch reconnection attempts.
+	BackoffBase, BackoffMax time.Duration
+	Logger                  *slog.Logger
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultProgressInterval = 10 * time.Second
+	DefaultBackoffBase      = 200 * time.Millisecond
+	DefaultBackoffMax       = 15 * time.Second
+)
+
+// lookupSRV is net.LookupSRV, replaceable in tests.
+var lookupSRV = net.DefaultResolver.LookupSRV
+
+// FromOptions builds a Config from confd-style options. name is the name the backend was
+// chosen by ("etcd" or "etcdv3"); like confd it names the SRV record _<name>._tcp.<domain>.
+func FromOptions(name string, o backends.Options) (Config, error) {
+	c := Config{
+		Password:       o.Password,
+		CAFile:         o.ClientCAKeys,
+		CertFile:       o.ClientCert,
+		KeyFile:        o.ClientKey,
+		Insecure:       o.ClientInsecure,
+		DialTimeout:    o.Dial(),
+		RequestTimeout: o.Request(),
+	}
+	if o.BasicAuth || o.Username != "" {
+		c.Username = o.Username
+	}
+	if !o.BasicAuth && o.Username == "" {
+		c.Password = ""
+	}
+	tlsOn := c.CAFile != "" || c.CertFile != "" || c.Insecure
+	nodes := splitNodes(o.Nodes)
+	if o.SRVDomain != "" || o.SRVRecord != "" {
+		found, err := discover(name, o, tlsOn, c.DialTimeout)
+		if err != nil {
+			return Config{}, err
+		}
+		nodes = found
+	}
+	if len(nodes) == 0 {
+		if env := os.Getenv("ETCDCTL_PEERS"); env != "" {
+			nodes = splitNodes([]string{env})
+		} else {
+			nodes = []string{DefaultNode}
+		}
+	}
+	scheme := "http"
+	if tlsOn {
+		scheme = "https"
+	}
+	for _, n := range nodes {
+		if !strings.Contains(n, "://") {
+			n = scheme + "://" + n
+		}
+		c.Endpoints = append(c.Endpoints, n)
+	}
+	return c, c.Validate()
+}
+
+func splitNodes(in []string) []string {
+	var out []string
+	for _, n := range in {
+		for _, p := range strings.Split(n, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// discover finds nodes by DNS SRV as confd does: the record is SRVRecord, else
+// _<name>._tcp.<SRVDomain>; each target becomes scheme://host:port. When the confd-style record
+// has no answer it also tries etcd's own _etcd-client-ssl._tcp (with TLS) and _etcd-client._tcp.
+func discover(name string, o backends.Options, tlsOn bool, timeout time.Duration) ([]string, error) {
+	scheme := o.Scheme
+	if scheme == "" {
+		scheme = "http"
+		if tlsOn {
+			scheme = "https"
+		}
+	}
+	records := []string{o.SRVRecord}
+	if o.SRVRecord == "" {
+		records = []string{fmt.Sprintf("_%s._tcp.%s.", name, o.SRVDomain)}
+		if tlsOn {
+			records = append(records, "_etcd-client-ssl._tcp."+o.SRVDomain+".")
+		}
+		records = append(records, "_etcd-client._tcp."+o.SRVDomain+".")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var errs []error
+	for _, r := range records {
+		_, addrs, err := lookupSRV(ctx, "", "", r)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("srv %s: %w", r, err))
+			continue
+		}
+		var nodes []string
+		for _, a := range addrs {
+			host := strings.TrimRight(a.Target, ".")
+			nodes = append(nodes, scheme+"://"+net.JoinHostPort(host, strconv.Itoa(int(a.Port))))
+		}
+		if len(nodes) > 0 {
+			return nodes, nil
+		}
+		errs = append(errs, fmt.Errorf("srv %s: no records", r))
+	}
+	return nil, fmt.Errorf("etcd: cannot get nodes from SRV records: %w: %w", backends.ErrUnavailable, errors.Join(errs...))
+}
+
+// Validate reports whether c can be used, wrapping backends.ErrConfig.
+func (c Config) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("etcd: %w: %s", backends.ErrConfig, fmt.Sprintf(format, a...))
+	}
+	if len(c.Endpoints) == 0 {
+		return bad("no endpoints")
+	}
+	for _, e := range c.Endpoints {
+		if !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") &&
+			!strings.HasPrefix(e, "unix://") && !strings.HasPrefix(e, "unixs://") {
+			return bad("endpoint %q: scheme must be http, https, unix or unixs", e)
+		}
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return bad("client certificate and key must be given together (cert %q, key %q)", c.CertFile, c.KeyFile)
+	}
+	if c.Password != "" && c.Username == "" {
+		return bad("a password needs a username")
+	}
+	if c.DialTimeout < 0 || c.RequestTimeout < 0 || c.ProgressInterval < 0 {
+		return bad("negative timeout")
+	}
+	return nil
+}
+
+// tlsConfig returns the TLS settings, or nil when none are configured.
+func (c Config) tlsConfig() (*tls.Config, error) {
+	if c.CAFile == "" && c.CertFile == "" && !c.Insecure && !anyHTTPS(c.Endpoints) {
+		return nil, nil
+	}
+	t := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.Insecure} //nolint:gosec // the user asked for it
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("etcd: %w: ca file: %w", backends.ErrConfig, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("etcd: %w: ca file %s: no PEM certificates", backends.ErrConfig, c.CAFile)
+		}
+		t.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("etcd: %w: client certificate: %w", backends.ErrConfig, err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}
+
+func anyHTTPS(eps []string) bool {
+	for _, e := range eps {
+		if strings.HasPrefix(e, "https://") || strings.HasPrefix(e, "unixs://") {
+			return true
+		}
+	}
+	return false
+}
+
+func (c Config) withDefaults() Config {
+	if c.DialTimeout == 0 {
+		c.DialTimeout = backends.DefaultDialTimeout
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = backends.DefaultRequestTimeout
+	}
+	if c.ProgressInterval == 0 {
+		c.ProgressInterval = DefaultProgressInterval
+	}
+	if c.BackoffBase == 0 {
+		c.BackoffBase = DefaultBackoffBase
+	}
+	if c.BackoffMax == 0 {
+		c.BackoffMax = DefaultBackoffMax
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}

@@ -1,0 +1,347 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/reconf/reconf/backends"
+	"github.com/reconf/reconf/backends/backendtest"
+	"github.com/reconf/reconf/internal/testservers"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// testConfig is a Config for srv with short timeouts, so that failure cases end quickly.
+func testConfig(srv *testservers.Server) Config {
+	return Config{
+		Endpoints:        []string{"http://" + srv.Addr},
+		DialTimeout:      2 * time.Second,
+		RequestTimeout:   3 * time.Second,
+		ProgressInterval: 2 * time.Second,
+		BackoffBase:      50 * time.Millisecond,
+		BackoffMax:       time.Second,
+	}
+}
+
+// raw is the store's own client, for writing test data.
+func raw(t testing.TB, endpoints ...string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatalf("etcd client: %v", err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func put(t testing.TB, cli *clientv3.Client, k, v string) {
+	t.Helper()
+	if _, err := cli.Put(ctxT(t), k, v); err != nil {
+		t.Fatalf("put %s: %v", k, err)
+	}
+}
+
+func newClient(t testing.TB, c Config) *Client {
+	t.Helper()
+	b, err := New(c)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func TestConformance(t *testing.T) {
+	srv := testservers.Etcd(t)
+	cli := raw(t, "http://"+srv.Addr)
+	backendtest.Run(t, backendtest.Harness{
+		New: func(t *testing.T) backends.Backend {
+			b, err := New(testConfig(srv))
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			return b
+		},
+		Put: func(t *testing.T, k, v string) { put(t, cli, k, v) },
+		Delete: func(t *testing.T, k string) {
+			if _, err := cli.Delete(ctxT(t), k); err != nil {
+				t.Fatalf("delete %s: %v", k, err)
+			}
+		},
+		Stop:  func(t *testing.T) { srv.Stop(t) },
+		Start: func(t *testing.T) { srv.Start(t) },
+	})
+}
+
+// TestRegistered builds the backend by both its names from confd-style options.
+func TestRegistered(t *testing.T) {
+	srv := testservers.Etcd(t)
+	put(t, raw(t, "http://"+srv.Addr), "/reg/k", "v")
+	for _, name := range []string{"etcd", "etcdv3"} {
+		b, err := backends.New(name, backends.Options{Nodes: []string{srv.Addr}, RequestTimeout: 3 * time.Second})
+		if err != nil {
+			t.Fatalf("backends.New(%q): %v", name, err)
+		}
+		kv, err := b.Get(ctxT(t), []string{"/reg"})
+		b.Close()
+		if err != nil || kv["/reg/k"] != "v" {
+			t.Errorf("%s: Get = %v, %v", name, kv, err)
+		}
+	}
+}
+
+// TestGetManyPrefixes crosses the per-transaction operation limit: the later chunks are read
+// at the first one's revision.
+func TestGetManyPrefixes(t *testing.T) {
+	srv := testservers.Etcd(t)
+	cli := raw(t, "http://"+srv.Addr)
+	var prefixes []string
+	want := map[string]string{}
+	for i := range 150 {
+		p := fmt.Sprintf("/many/p%03d", i)
+		prefixes = append(prefixes, p)
+		put(t, cli, p+"/k", "v")
+		put(t, cli, p+"-other/k", "no")
+		want[p+"/k"] = "v"
+	}
+	b := newClient(t, testConfig(srv))
+	kv, err := b.Get(ctxT(t), prefixes)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if len(kv) != len(want) {
+		t.Fatalf("Get returned %d keys, want %d", len(kv), len(want))
+	}
+	for k, v := range want {
+		if kv[k] != v {
+			t.Errorf("%s = %q, want %q", k, kv[k], v)
+		}
+	}
+}
+
+// TestWatchAfterCompaction: a watch that must resume from a compacted revision signals so
+// that the caller relists, and goes on watching.
+func TestWatchAfterCompaction(t *testing.T) {
+	srv := testservers.Etcd(t)
+	cli := raw(t, "http://"+srv.Addr)
+	put(t, cli, "/cmp/k", "0")
+	b := newClient(t, testConfig(srv))
+	if _, err := b.Get(ctxT(t), []string{"/cmp"}); err != nil { // the watch resumes after this revision
+		t.Fatalf("Get: %v", err)
+	}
+	var last *clientv3.PutResponse
+	for i := range 5 {
+		var err error
+		if last, err = cli.Put(ctxT(t), "/cmp/k", fmt.Sprint(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cli.Compact(ctxT(t), last.Header.Revision); err != nil {
+		t.Fatalf("compact: %v", err)
+	}
+	changed := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Watch(ctx, []string{"/cmp"}, changed) }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Watch returned %v, want context.Canceled", err)
+		}
+	}()
+	waitSignal(t, changed, "a compacted start revision")
+	// It keeps watching: drain the reconnect signal, then a new write signals.
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 0; ; i++ {
+		drain(changed)
+		put(t, cli, "/cmp/k", fmt.Sprint("after", i))
+		select {
+		case <-changed:
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no signal for writes after the compaction")
+		}
+	}
+}
+
+// TestWatchPaused: a frozen server stalls the stream; after it thaws the watch signals
+// (reconnect or progress) and goes on.
+func TestWatchPaused(t *testing.T) {
+	srv := testservers.Etcd(t)
+	cli := raw(t, "http://"+srv.Addr)
+	var logs syncBuffer
+	cfg := testConfig(srv)
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	b := newClient(t, cfg)
+	changed := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Watch(ctx, []string{"/pause"}, changed) }()
+	defer func() { cancel(); <-done }()
+	put(t, cli, "/pause/k", "1")
+	waitSignal(t, changed, "a put")
+	srv.Pause(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logs.String(), "stream silent") {
+		if time.Now().After(deadline) {
+			srv.Resume(t)
+			t.Fatalf("the stall was not detected within 30s; log:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	srv.Resume(t)
+	drain(changed)
+	put(t, cli, "/pause/k", "2")
+	waitSignal(t, changed, "a put after the server thawed")
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitSignal(t *testing.T, changed chan struct{}, after string) {
+	t.Helper()
+	select {
+	case <-changed:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no signal after %s", after)
+	}
+}
+
+func drain(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+	}
+}
+
+// TestAuth: a wrong password is ErrAuth and the password appears in no error.
+func TestAuth(t *testing.T) {
+	srv := testservers.Etcd(t)
+	cli := raw(t, "http://"+srv.Addr)
+	ctx := ctxT(t)
+	const pass = "s3cret-Pa55"
+	for _, step := range []func() error{
+		func() error { _, err := cli.RoleAdd(ctx, "root"); return err },
+		func() error { _, err := cli.UserAdd(ctx, "root", pass); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := cli.Put(ctx, "/auth/k", "v"); return err },
+		func() error { _, err := cli.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatalf("setting up auth: %v", err)
+		}
+	}
+	o := backends.Options{Nodes: []string{srv.Addr}, BasicAuth: true, Username: "root", Password: pass, DialTimeout: 3 * time.Second}
+	b, err := backends.New("etcd", o)
+	if err != nil {
+		t.Fatalf("New with the right password: %v", err)
+	}
+	kv, err := b.Get(ctx, []string{"/auth"})
+	b.Close()
+	if err != nil || kv["/auth/k"] != "v" {
+		t.Fatalf("Get with the right password = %v, %v", kv, err)
+	}
+
+	o.Password = "wrong-" + pass
+	b, err = backends.New("etcd", o)
+	if err == nil {
+		_, err = b.Get(ctx, []string{"/auth"})
+		b.Close()
+	}
+	if !errors.Is(err, backends.ErrAuth) {
+		t.Errorf("wrong password: %v, want an error wrapping ErrAuth", err)
+	}
+	if err != nil && strings.Contains(err.Error(), pass) {
+		t.Errorf("the error shows the password: %v", err)
+	}
+}
+
+func TestFromOptions(t *testing.T) {
+	t.Setenv("ETCDCTL_PEERS", "")
+	c, err := FromOptions("etcd", backends.Options{})
+	if err != nil || strings.Join(c.Endpoints, " ") != "http://127.0.0.1:2379" {
+		t.Errorf("default: %v, %v", c.Endpoints, err)
+	}
+	t.Setenv("ETCDCTL_PEERS", "http://a:1,b:2")
+	if c, _ = FromOptions("etcd", backends.Options{}); strings.Join(c.Endpoints, " ") != "http://a:1 http://b:2" {
+		t.Errorf("ETCDCTL_PEERS: %v", c.Endpoints)
+	}
+	c, _ = FromOptions("etcd", backends.Options{Nodes: []string{"x:1", "https://y:2"}, ClientCAKeys: "/ca.pem"})
+	if strings.Join(c.Endpoints, " ") != "https://x:1 https://y:2" {
+		t.Errorf("TLS nodes: %v", c.Endpoints)
+	}
+	if _, err := FromOptions("etcd", backends.Options{Nodes: []string{"x:1"}, ClientCert: "c.pem"}); !errors.Is(err, backends.ErrConfig) {
+		t.Errorf("cert without key: %v, want ErrConfig", err)
+	}
+	if _, err := FromOptions("etcd", backends.Options{Nodes: []string{"ftp://x:1"}}); !errors.Is(err, backends.ErrConfig) {
+		t.Errorf("bad scheme: %v, want ErrConfig", err)
+	}
+	c, _ = FromOptions("etcd", backends.Options{Nodes: []string{"x:1"}, Username: "u", Password: "p"})
+	if c.Username != "u" || c.Password != "p" {
+		t.Errorf("credentials: %q %q", c.Username, c.Password)
+	}
+}
+
+func TestSRV(t *testing.T) {
+	old := lookupSRV
+	defer func() { lookupSRV = old }()
+	var asked []string
+	lookupSRV = func(_ context.Context, _, _, name string) (string, []*net.SRV, error) {
+		asked = append(asked, name)
+		if name == "_etcd-client._tcp.example.com." {
+			return "", []*net.SRV{{Target: "e1.example.com.", Port: 2379}, {Target: "e2.example.com.", Port: 2380}}, nil
+		}
+		return "", nil, errors.New("no such host")
+	}
+	c, err := FromOptions("etcd", backends.Options{SRVDomain: "example.com", Scheme: "https"})
+	if err != nil {
+		t.Fatalf("FromOptions: %v", err)
+	}
+	if got := strings.Join(c.Endpoints, " "); got != "https://e1.example.com:2379 https://e2.example.com:2380" {
+		t.Errorf("endpoints %s", got)
+	}
+	if asked[0] != "_etcd._tcp.example.com." {
+		t.Errorf("first record asked %q, want confd's _etcd._tcp.example.com.", asked[0])
+	}
+	asked = nil
+	if _, err := FromOptions("etcd", backends.Options{SRVRecord: "_x._tcp.example.com."}); !errors.Is(err, backends.ErrUnavailable) {
+		t.Errorf("unresolvable SRVRecord: %v", err)
+	}
+	if len(asked) != 1 {
+		t.Errorf("SRVRecord: asked %v, want only it", asked)
+	}
+}

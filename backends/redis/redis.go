@@ -1,0 +1,309 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/reconf/reconf/backends"
+)
+
+func init() {
+	backends.Register("redis", func(o backends.Options) (backends.Backend, error) {
+		c, err := FromOptions(o)
+		if err != nil {
+			return nil, err
+		}
+		return New(c)
+	})
+}
+
+const (
+	scanCount = 5000 // SCAN COUNT hint: keys examined per round trip
+	batch     = 5000 // value reads per pipeline
+)
+
+// Client reads and watches Redis. It is safe for concurrent use.
+type Client struct {
+	cfg   Config
+	nodes []*redis.Client // one per Config.Nodes entry; connections are made lazily
+
+	mu  sync.Mutex
+	cur int // index of the node that answered last
+}
+
+var (
+	_ backends.Backend = (*Client)(nil)
+	_ backends.Watcher = (*Client)(nil)
+)
+
+// New validates cfg and prepares a client per node. It does not connect: Get reports
+// backends.ErrUnavailable while no node answers.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg}
+	for _, n := range cfg.Nodes {
+		c.nodes = append(c.nodes, redis.NewClient(&redis.Options{
+			Network:                  n.Network,
+			Addr:                     n.Addr,
+			DB:                       n.DB,
+			Username:                 cfg.Username,
+			Password:                 cfg.Password,
+			TLSConfig:                tlsCfg,
+			DialTimeout:              cfg.DialTimeout,
+			ContextTimeoutEnabled:    true,
+			MaxRetries:               -1, // we fail over and retry ourselves
+			DisableIdentity:          true,
+			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+		}))
+	}
+	return c, nil
+}
+
+// Close releases every connection.
+func (c *Client) Close() error {
+	var errs []error
+	for _, n := range c.nodes {
+		errs = append(errs, n.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// toRedis maps a reconf key to the name Redis holds, as confd does: with a separator other
+// than '/', the leading '/' goes and every '/' becomes the separator.
+func (c *Client) toRedis(key string) string {
+	sep := c.cfg.sep()
+	if sep == "/" {
+		return key
+	}
+	return strings.ReplaceAll(strings.TrimPrefix(key, "/"), "/", sep)
+}
+
+// fromRedis maps a Redis name back to a reconf key.
+func (c *Client) fromRedis(name string) string {
+	if sep := c.cfg.sep(); sep != "/" {
+		name = strings.ReplaceAll(name, sep, "/")
+	}
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	return name
+}
+
+// globEscape quotes the characters SCAN MATCH and PSUBSCRIBE treat as a pattern.
+func globEscape(s string) string {
+	if !strings.ContainsAny(s, `*?[]\`) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// childPattern matches the Redis names under prefix p (not p itself).
+func (c *Client) childPattern(p string) string {
+	if p == "/" {
+		if c.cfg.sep() == "/" {
+			return "/*"
+		}
+		return "*"
+	}
+	return globEscape(c.toRedis(p)) + globEscape(c.cfg.sep()) + "*"
+}
+
+// do runs f against the node that answered last, failing over to the others in order when
+// one cannot be reached.
+func (c *Client) do(ctx context.Context, op string, f func(*redis.Client) error) error {
+	c.mu.Lock()
+	start := c.cur
+	c.mu.Unlock()
+	var errs []error
+	for i := range c.nodes {
+		idx := (start + i) % len(c.nodes)
+		err := f(c.nodes[idx])
+		if err == nil {
+			c.mu.Lock()
+			c.cur = idx
+			c.mu.Unlock()
+			return nil
+		}
+		err = c.classify(c.cfg.Nodes[idx], op, err)
+		if ctx.Err() != nil || !errors.Is(err, backends.ErrUnavailable) {
+			return err
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// classify wraps err with the node, the operation and the sentinel that says whether retrying
+// may help. Redis's errors never carry the password.
+func (c *Client) classify(n Node, op string, err error) error {
+	var rerr redis.Error
+	switch {
+	case errors.As(err, &rerr) && (redis.HasErrorPrefix(err, "WRONGPASS") || redis.HasErrorPrefix(err, "NOAUTH") ||
+		redis.HasErrorPrefix(err, "NOPERM") || strings.Contains(err.Error(), "AUTH")):
+		return fmt.Errorf("redis %s: %s: %w: %w", n, op, backends.ErrAuth, err)
+	case errors.As(err, &rerr) && !redis.HasErrorPrefix(err, "LOADING") && !redis.HasErrorPrefix(err, "BUSY"):
+		return fmt.Errorf("redis %s: %s: %w", n, op, err)
+	}
+	return fmt.Errorf("redis %s: %s: %w: %w", n, op, backends.ErrUnavailable, err)
+}
+
+// Get returns every key at or under each prefix: SCAN MATCH for the names below each prefix
+// (all prefixes' cursors advance in one pipeline), then pipelined GETs, then HGETALL for the
+// names that turned out to be hashes.
+func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string, error) {
+	ps := backends.Dedupe(prefixes)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	var out map[string]string
+	err := c.do(ctx, "get "+strings.Join(ps, ","), func(rc *redis.Client) error {
+		var err error
+		out, err = c.read(ctx, rc, ps)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *Client) read(ctx context.Context, rc *redis.Client, ps []string) (map[string]string, error) {
+	names, err := c.scan(ctx, rc, ps)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(names))
+	var hashes []string
+	for start := 0; start < len(names); start += batch {
+		chunk := names[start:min(start+batch, len(names))]
+		pipe := rc.Pipeline()
+		cmds := make([]*redis.StringCmd, len(chunk))
+		for i, n := range chunk {
+			cmds[i] = pipe.Get(ctx, n)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !isValueErr(err) {
+			return nil, err
+		}
+		for i, cmd := range cmds {
+			switch err := cmd.Err(); {
+			case err == nil:
+				out[c.fromRedis(chunk[i])] = cmd.Val()
+			case errors.Is(err, redis.Nil): // deleted since the scan
+			case redis.HasErrorPrefix(err, "WRONGTYPE"):
+				hashes = append(hashes, chunk[i])
+			default:
+				return nil, err
+			}
+		}
+	}
+	for start := 0; start < len(hashes); start += batch {
+		chunk := hashes[start:min(start+batch, len(hashes))]
+		pipe := rc.Pipeline()
+		cmds := make([]*redis.MapStringStringCmd, len(chunk))
+		for i, n := range chunk {
+			cmds[i] = pipe.HGetAll(ctx, n)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !isValueErr(err) {
+			return nil, err
+		}
+		for i, cmd := range cmds {
+			switch err := cmd.Err(); {
+			case err == nil:
+				for f, v := range cmd.Val() {
+					out[c.fromRedis(chunk[i]+"/"+f)] = v // as confd: the field joins with '/'
+				}
+			case redis.HasErrorPrefix(err, "WRONGTYPE"): // a list, set, …: not ours to read
+			default:
+				return nil, err
+			}
+		}
+	}
+	// Separators and hash fields can put names outside the prefixes (e.g. a field holding
+	// the separator): keep exactly what lies under them.
+	for k := range out {
+		if !underAny(k, ps) {
+			delete(out, k)
+		}
+	}
+	return out, nil
+}
+
+// isValueErr reports whether a pipeline's first error is about one value (handled per command)
+// rather than the connection.
+func isValueErr(err error) bool {
+	return errors.Is(err, redis.Nil) || redis.HasErrorPrefix(err, "WRONGTYPE")
+}
+
+func underAny(k string, ps []string) bool {
+	for _, p := range ps {
+		if backends.UnderPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// scan returns the Redis names at or under each prefix, deduplicated. The SCANs of all
+// prefixes advance together, one pipeline per step.
+func (c *Client) scan(ctx context.Context, rc *redis.Client, ps []string) ([]string, error) {
+	seen := map[string]struct{}{}
+	var names []string
+	add := func(n string) {
+		if _, ok := seen[n]; !ok {
+			seen[n] = struct{}{}
+			names = append(names, n)
+		}
+	}
+	type cursor struct {
+		pattern string
+		pos     uint64
+	}
+	var active []cursor
+	for _, p := range ps {
+		if exact := c.toRedis(p); exact != "" {
+			add(exact)
+		}
+		active = append(active, cursor{pattern: c.childPattern(p)})
+	}
+	for len(active) > 0 {
+		pipe := rc.Pipeline()
+		cmds := make([]*redis.ScanCmd, len(active))
+		for i, cur := range active {
+			cmds[i] = pipe.Scan(ctx, cur.pos, cur.pattern, scanCount)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, err
+		}
+		next := active[:0]
+		for i, cmd := range cmds {
+			keys, pos := cmd.Val()
+			for _, k := range keys {
+				add(k)
+			}
+			if pos != 0 {
+				next = append(next, cursor{pattern: active[i].pattern, pos: pos})
+			}
+		}
+		active = next
+	}
+	return names, nil
+}

@@ -1,0 +1,52 @@
+package runner
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/reconf/reconf/resource"
+)
+
+// A burst of 1,000 changes over one second with wait 50ms:500ms renders at most 3 times and
+// ends with the final value.
+func TestBurstCollapses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newMem()
+		b.kv["/app/n"] = "start"
+		rc := newRecorder()
+		x := res("burst", "/app")
+		x.Wait = resource.Wait{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond}
+		r := testRunner(t, Config{Resources: []*resource.Resource{x}, Backend: b, Watch: true}, rc)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		synctest.Wait()
+		if rc.n("burst") != 1 {
+			t.Fatalf("initial renders = %d, want 1", rc.n("burst"))
+		}
+		if _, per, _ := b.watchCalls(); per["/app"] != 1 {
+			t.Fatalf("watch calls %v", per)
+		}
+		for i := range 1000 {
+			b.set("/app/n", strconv.Itoa(i))
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(time.Second) // fake time: let the last window close
+		synctest.Wait()
+		renders := rc.n("burst") - 1
+		if renders < 1 || renders > 3 {
+			t.Fatalf("burst of 1000 changes rendered %d times, want 1..3", renders)
+		}
+		if got := rc.value("burst", "/app/n"); got != "999" {
+			t.Fatalf("final value %q, want 999", got)
+		}
+		t.Logf("1000 changes → %d renders", renders)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -1,0 +1,49 @@
+package resource
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+// benchResource is a 1,000-line template over 1,000 keys.
+func benchResource(b *testing.B) (*Resource, map[string]string) {
+	f := newFixture(b)
+	kv := map[string]string{}
+	for i := range 1000 {
+		kv[fmt.Sprintf("/prod/db/k%04d", i)] = strings.Repeat("v", 40)
+	}
+	r := f.one(tomlFor(f.dest("bench.conf"), ""), `{{range gets "/db/*"}}{{.Key}} = {{.Value}}
+{{end}}`)
+	return r, kv
+}
+
+func BenchmarkApplyUnchanged(b *testing.B) {
+	r, kv := benchResource(b)
+	o := SyncOptions{Log: slog.New(slog.DiscardHandler)}
+	if _, err := r.Apply(context.Background(), kv, o); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, err := r.Apply(context.Background(), kv, o); err != nil || res.Written {
+			b.Fatal(res, err)
+		}
+	}
+}
+
+func BenchmarkApplyChanged(b *testing.B) {
+	r, kv := benchResource(b)
+	o := SyncOptions{Log: slog.New(slog.DiscardHandler)}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		kv["/prod/db/k0000"] = fmt.Sprint(i)
+		if res, err := r.Apply(context.Background(), kv, o); err != nil || !res.Written {
+			b.Fatal(res, err)
+		}
+	}
+}
