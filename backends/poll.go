@@ -2,6 +2,7 @@ package backends
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"sort"
@@ -13,8 +14,11 @@ func sortStrings(s []string) { sort.Strings(s) }
 // Poll is the one shared helper for backends that cannot watch: it re-reads prefixes every
 // interval and signals changed when the snapshot differs from the last one (and once after a
 // failed read succeeds again). It says in the log that it polls. It returns ctx.Err() when ctx
-// is done.
+// is done, and an error wrapping ErrConfig at once if interval is not positive.
 func Poll(ctx context.Context, b Backend, prefixes []string, interval time.Duration, changed chan<- struct{}, log *slog.Logger) error {
+	if interval <= 0 {
+		return fmt.Errorf("poll interval %v: %w", interval, ErrConfig)
+	}
 	if log == nil {
 		log = slog.Default()
 	}
@@ -61,6 +65,10 @@ func Notify(changed chan<- struct{}) {
 func Backoff(n int, base, max time.Duration) time.Duration {
 	d := base
 	for i := 0; i < n && d < max; i++ {
+		if d > max/2 {
+			d = max // doubling would pass max (or overflow)
+			break
+		}
 		d *= 2
 	}
 	if d > max {

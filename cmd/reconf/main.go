@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	o := &c.opts
 	log := newLogger(stderr, o)
+	slog.SetDefault(log) // packages that fall back to slog.Default() log the same way
 	for _, w := range c.warnings {
 		log.Warn(w)
 	}

@@ -111,10 +111,16 @@ func TestExitCodes(t *testing.T) {
 		{"bad wait", []string{"-wait", "soon:later"}, nil, 2, `^reconf: -wait: [^\n]*\n$`},
 		{"stray argument", []string{"run"}, nil, 2, `^reconf: unexpected argument "run"[^\n]*\n$`},
 		{"help", []string{"-h"}, nil, 0, `^$`},
+		{"register is dispatched", []string{"register", "-bogus"}, nil, 2, `(?s)reconf register.*-service`},
+		{"deregister is dispatched", []string{"deregister", "-bogus"}, nil, 2, `(?s)reconf deregister.*-service`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := runBin(t, tc.env, append(noConfig(t), tc.args...)...)
+			args := append(noConfig(t), tc.args...)
+			if strings.HasSuffix(tc.name, "dispatched") {
+				args = tc.args // a subcommand comes first
+			}
+			r := runBin(t, tc.env, args...)
 			if r.code != tc.code {
 				t.Errorf("exit %d, want %d (stderr %q)", r.code, tc.code, r.stderr)
 			}

@@ -15,7 +15,14 @@ var (
 
 // versionString is what -version prints: "reconf 1.2.3 (commit abc1234, go1.26.8 linux/amd64)".
 func versionString() string {
-	v, c := version, commit
+	v, c := buildVersion()
+	return fmt.Sprintf("reconf %s (commit %s, %s %s/%s)", v, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// buildVersion returns the version ("(devel)" when unknown) and commit ("unknown") of this
+// binary: from -ldflags, else from the build information Go embeds.
+func buildVersion() (v, c string) {
+	v, c = version, commit
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v == "" && bi.Main.Version != "" {
 			v = bi.Main.Version
@@ -46,5 +53,5 @@ func versionString() string {
 	if c == "" {
 		c = "unknown"
 	}
-	return fmt.Sprintf("reconf %s (commit %s, %s %s/%s)", v, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return v, c
 }

@@ -1,6 +1,46 @@
-// Package runner schedules reconf's resources: it syncs them once (-onetime), on a timer
-// (-interval), on backend changes (-watch: one shared watch per distinct prefix, per-resource
-// debounce with wait = "min:max"), retries failures with capped, jittered backoff, reloads the
-// resource set on SIGHUP without dropping unchanged watches, and serves /metrics, /health and
-// /ready.
+// Package runner schedules reconf's resources.
+//
+// Modes. Onetime syncs every resource once, a few at a time, logs one line per resource and
+// returns errors.Join of the failures (each naming its resource); it never retries, so a store
+// that is down fails fast. Otherwise every resource gets a worker goroutine that syncs it at
+// start, on every Interval tick (a safety net when Watch is on too) and, with Watch, when a
+// prefix it reads changes.
+//
+// Watches. The watch prefixes are backends.Dedupe over every resource's prefixes; each gets
+// ONE Watcher.Watch (or, for a backend that is not a Watcher, one backends.Poll every
+// DefaultPollInterval, logged), shared by every resource reading under it. A signal marks only
+// those resources dirty, through one-slot channels: bursts collapse, and a signal arriving
+// while a resource renders queues once. Each resource then debounces with its Wait (each
+// change snoozes by Min, never past the first change + Max; zero: at once) and re-reads only
+// its own prefixes (resource.Sync). A watch that fails is restarted with backoff and signals
+// its resources (changes may have been missed).
+//
+// Failures. A failed sync leaves the destination alone (resource guarantees it) and is retried
+// with backends.Backoff (500ms doubling to 30s, jittered), one log line per retry; one failing
+// resource never holds up the others.
+//
+// Signals. Run (and Runner.RunWithSignals) installs a SIGHUP handler for its lifetime;
+// Runner.Run does not, and Runner.Reload does the same from code. A reload calls
+// Config.Reload (bounded by ReloadTimeout): on success the new set replaces the old one by
+// resource name (removed resources stop, new ones start, kept ones take their new definition),
+// watches whose prefix is still wanted keep running, only the differences start or stop, and
+// every resource re-syncs (templates may have changed). On error the old set keeps running.
+// SIGTERM/SIGINT are the caller's: cancel ctx. Run then stops starting work, lets the sync in
+// flight finish (backend reads are abandoned; rendering, writing and commands go on for up to
+// StopGrace), stops every goroutine and returns nil.
+//
+// Readiness. Notifier.Ready is called once every resource has synced successfully for the
+// first time, Reloading and Ready around each reload, Stopping on exit, and Watchdog every
+// WatchdogInterval (10s, or half of $WATCHDOG_USEC if shorter) when $WATCHDOG_USEC is set.
+// Runner.Handler (served on Config.MetricsAddr outside Onetime) answers /metrics from the
+// runner's own Prometheus registry, /health (200 while running) and /ready (200 once every
+// resource has synced successfully at least once and the backend's last read succeeded; else
+// 503 listing what is missing).
+//
+// Metrics: reconf_renders_total{resource,result=written|unchanged|noop|error},
+// reconf_writes_total, reconf_check_total{result=ok|fail}, reconf_reload_total{result},
+// reconf_rollbacks_total, reconf_render_duration_seconds, reconf_command_duration_seconds
+// (stage, check, rename and reload of a changed file), reconf_sync_duration_seconds,
+// reconf_backend_errors_total, reconf_watch_signals_total,
+// reconf_last_success_timestamp_seconds{resource}, reconf_backend_up, reconf_resources.
 package runner

@@ -172,3 +172,38 @@ func counter(t testing.TB, r *Runner, name, label, value string) float64 {
 	}
 	return sum
 }
+
+// Command outcomes reach the metrics: a failing check_cmd, a failing reload_cmd (rolled back)
+// and a passing pair.
+func TestCommandMetrics(t *testing.T) {
+	c := newConfDir(t)
+	c.add("good", `v={{getv "/a/v"}}`, `"/a"`, "check_cmd = \"test -s {{.src}}\"\nreload_cmd = \"true\"")
+	c.add("badcheck", `v={{getv "/a/v"}}`, `"/a"`, `check_cmd = "false"`)
+	c.add("badreload", `v={{getv "/a/v"}}`, `"/a"`, `reload_cmd = "exit 3"`)
+	b := newMem()
+	b.kv["/a/v"] = "1"
+	r := testRunner(t, Config{Resources: c.load(), Backend: b, Watch: true, Defaults: c.defs}, nil)
+	srv := newHTTP(t, r)
+	start(t, r)
+	eventually(t, "good rendered", fileIs(filepath.Join(c.out, "good"), "v=1"))
+	eventually(t, "failures counted", func() bool {
+		return counter(t, r, "reconf_check_total", "result", "fail") >= 1 &&
+			counter(t, r, "reconf_reload_total", "result", "fail") >= 1
+	})
+	if counter(t, r, "reconf_check_total", "result", "ok") < 1 || counter(t, r, "reconf_reload_total", "result", "ok") < 1 {
+		t.Fatal("passing commands not counted")
+	}
+	m := srv.body("/metrics")
+	for _, want := range []string{"reconf_rollbacks_total", "reconf_command_duration_seconds_count", "reconf_render_duration_seconds_count",
+		`reconf_renders_total{resource="badcheck.toml",result="error"}`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(c.out, "badcheck")); err == nil {
+		t.Error("a failed check_cmd wrote the destination")
+	}
+	if code, body := srv.get("/ready"); code != 503 || !strings.Contains(body, "badcheck") || strings.Contains(body, "good") {
+		t.Errorf("/ready = %d %q", code, body)
+	}
+}

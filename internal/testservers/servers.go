@@ -142,7 +142,8 @@ func ZooKeeper(t testing.TB) *Server {
 	})
 }
 
-// Redis starts redis-server with keyspace notifications on (KEA) and waits for PONG.
+// Redis starts redis-server with keyspace notifications on (KEA) and waits for PONG. Besides
+// Addr it listens on the unix socket RedisSocket(s).
 func Redis(t testing.TB) *Server {
 	t.Helper()
 	return launch(t, spec{
@@ -157,6 +158,7 @@ func Redis(t testing.TB) *Server {
 				"--bind", "127.0.0.1", "--port", strconv.Itoa(p["client"]), "--save", "",
 				"--appendonly", "no", "--dir", filepath.Join(dir, "data"),
 				"--notify-keyspace-events", "KEA",
+				"--unixsocket", filepath.Join(dir, "redis.sock"), "--unixsocketperm", "700",
 			}
 		},
 		ready: func(ctx context.Context, s *Server) error {
@@ -172,6 +174,9 @@ func Redis(t testing.TB) *Server {
 		timeout: 30 * time.Second,
 	})
 }
+
+// RedisSocket is the unix socket a server from Redis listens on.
+func RedisSocket(s *Server) string { return filepath.Join(s.Dir, "redis.sock") }
 
 // ConsulBinary returns the Consul binary the tests use: $RECONF_CONSUL, else the one
 // scripts/build-consul.sh caches (under $RECONF_CACHE, $XDG_CACHE_HOME/reconf or

@@ -1,0 +1,134 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// reconfBin is the reconf binary built once for the package (TestMain).
+var reconfBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "reconf-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	reconfBin = filepath.Join(dir, "reconf")
+	build := exec.Command("go", "build", "-o", reconfBin, "github.com/reconf/reconf/cmd/reconf")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: building reconf:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a child process whose output goes to a log file; it is stopped by its pid.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	once sync.Once
+}
+
+// start runs bin with args, output to dir/<name>.log, and stops it (SIGTERM, then SIGKILL)
+// when the test ends.
+func start(t *testing.T, dir, name, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, log: filepath.Join(dir, name+".log"), done: make(chan struct{})}
+	f, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.stop(t, syscall.SIGTERM, 10*time.Second) })
+	return p
+}
+
+// stop signals the process and waits for it to exit; past the deadline it is killed.
+func (p *proc) stop(t *testing.T, sig syscall.Signal, within time.Duration) {
+	p.once.Do(func() {
+		_ = p.cmd.Process.Signal(sig)
+		select {
+		case <-p.done:
+		case <-time.After(within):
+			t.Errorf("%s did not exit within %v of %v; killing it", p.name, within, sig)
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+}
+
+// exitCode is the process's exit code once it has exited.
+func (p *proc) exitCode() int {
+	<-p.done
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func (p *proc) output() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+// tail returns the last n lines of the process's log, for failure messages.
+func (p *proc) tail(n int) string {
+	lines := strings.Split(strings.TrimRight(p.output(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return p.name + " log:\n" + strings.Join(lines, "\n")
+}
+
+// run runs a command to completion and fails the test if it fails.
+func run(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}
+
+// eventually polls cond every 10ms until it holds, and fails the test after within.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// alive reports whether a process with pid exists.
+func alive(pid int) bool {
+	return pid > 0 && syscall.Kill(pid, 0) == nil
+}
