@@ -9,6 +9,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -140,8 +141,10 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+var registryRuns atomic.Int32
+
 func TestRegistry(t *testing.T) {
-	const name = "registry-test-backend"
+	name := fmt.Sprintf("registry-test-%d", registryRuns.Add(1)) // unique under -count
 	var got backends.Options
 	backends.Register(name, func(o backends.Options) (backends.Backend, error) {
 		got = o

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/reconf/reconf/backends"
@@ -54,6 +55,8 @@ type Discovery struct {
 	warned map[string]string            // key → the malformed value last warned about
 	seen   map[query][]backends.Service // a Discoverer's last answers, so Watch can poll them
 	names  map[string][]string          // a Discoverer's last ServiceNames answer (nil: never asked)
+	used   atomic.Bool                  // a template asked for services at least once
+	asked  chan struct{}                // signalled when a Discoverer is asked something new
 }
 
 type query struct{ name, tag, dc string }
@@ -91,15 +94,21 @@ func (d *Discovery) Service(ctx context.Context, name, tag, dc string) ([]backen
 	if name == "" || strings.Contains(name, "/") {
 		return nil, fmt.Errorf("service %q: %w", name, ErrName)
 	}
+	d.used.Store(true)
 	if disc, ok := d.b.(backends.Discoverer); ok {
 		svcs, err := disc.Services(ctx, name, tag, dc)
 		if err != nil {
 			return nil, fmt.Errorf("service %q: %w", name, err)
 		}
 		sortByID(svcs)
+		q := query{name, tag, dc}
 		d.mu.Lock()
-		d.seen[query{name, tag, dc}] = svcs
+		_, known := d.seen[q]
+		d.seen[q] = svcs
 		d.mu.Unlock()
+		if !known {
+			backends.Notify(d.asked) // Watch starts watching it at once
+		}
 		return svcs, nil
 	}
 	if dc != "" {
@@ -127,6 +136,7 @@ func (d *Discovery) Service(ctx context.Context, name, tag, dc string) ([]backen
 // ServiceNames returns every service with at least one healthy instance, each with the sorted
 // union of its instances' tags.
 func (d *Discovery) ServiceNames(ctx context.Context) (map[string][]string, error) {
+	d.used.Store(true)
 	if disc, ok := d.b.(backends.Discoverer); ok {
 		names, err := disc.ServiceNames(ctx)
 		if err != nil {

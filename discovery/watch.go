@@ -34,14 +34,34 @@ func (d *Discovery) Watch(ctx context.Context, changed chan<- struct{}) error {
 		}
 		return d.pollCatalog(ctx, disc, d.poll, changed)
 	}
+	// Signal only once a template has asked for services: a resource set that never calls
+	// `service` is not re-rendered for every instance that comes and goes.
+	inner := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fwd := make(chan struct{})
+	go func() {
+		defer close(fwd)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-inner:
+				if d.used.Load() {
+					backends.Notify(changed)
+				}
+			}
+		}
+	}()
+	defer func() { cancel(); <-fwd }()
 	if w, ok := d.b.(backends.Watcher); ok {
-		return w.Watch(ctx, []string{d.prefix}, changed)
+		return w.Watch(ctx, []string{d.prefix}, inner)
 	}
-	return backends.Poll(ctx, d.b, []string{d.prefix}, d.poll, changed, d.log)
+	return backends.Poll(ctx, d.b, []string{d.prefix}, d.poll, inner, d.log)
 }
 
 // watchEach starts a WatchService for every query the templates make (looking for new ones
-// every PollInterval) and polls the catalog every 5×PollInterval as a safety net.
+// at once, and every PollInterval) and polls the catalog every 5×PollInterval as a safety net.
 func (d *Discovery) watchEach(ctx context.Context, disc backends.Discoverer, sw serviceWatcher, changed chan<- struct{}) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -55,6 +75,11 @@ func (d *Discovery) watchEach(ctx context.Context, disc backends.Discoverer, sw 
 	watching := map[query]bool{}
 	t := time.NewTicker(d.poll)
 	defer t.Stop()
+	// A change between a template's answer and the first answer of the watch started for it
+	// (which only primes the watch) would be missed: compare once more after that answer.
+	recheck := time.NewTimer(time.Hour)
+	recheck.Stop()
+	defer recheck.Stop()
 	for {
 		d.mu.Lock()
 		var fresh []query
@@ -73,18 +98,23 @@ func (d *Discovery) watchEach(ctx context.Context, disc backends.Discoverer, sw 
 			}()
 		}
 		if len(fresh) > 0 {
-			// A change between the render and the watch's first answer would be missed.
-			if diff, err := d.pollOnce(ctx, disc); err == nil && diff {
-				backends.Notify(changed)
-			}
+			recheck.Reset(recheckAfter)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-d.asked:
+		case <-recheck.C:
+			if diff, err := d.pollOnce(ctx, disc); err == nil && diff {
+				backends.Notify(changed)
+			}
 		}
 	}
 }
+
+// recheckAfter is how long after starting a service watch its first answer has surely come.
+const recheckAfter = 250 * time.Millisecond
 
 func (d *Discovery) pollCatalog(ctx context.Context, disc backends.Discoverer, every time.Duration, changed chan<- struct{}) error {
 	d.log.Debug("polling the service catalog", "interval", every)

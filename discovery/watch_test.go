@@ -106,6 +106,9 @@ func TestWatchDiscovererPolls(t *testing.T) {
 func TestWatchWatcherUsesPrefix(t *testing.T) {
 	w := &watcher{got: make(chan []string, 1)}
 	d := New(w, Config{Prefix: "/svc"})
+	if _, err := d.Service(context.Background(), "web", "", ""); err != nil {
+		t.Fatal(err)
+	}
 	changed := make(chan struct{}, 1)
 	runWatch(t, d, changed)
 	if p := <-w.got; len(p) != 1 || p[0] != "/svc" {
@@ -121,6 +124,11 @@ func TestWatchPollsPlainBackend(t *testing.T) {
 	runWatch(t, d, changed)
 	noSignal(t, changed, 100*time.Millisecond, "nothing changed")
 	b.set("/services/web/b", "h:2")
+	noSignal(t, changed, 100*time.Millisecond, "no template asked for services yet")
+	if _, err := d.ServiceNames(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b.set("/services/web/c", "h:3")
 	waitSignal(t, changed, 5*time.Second, "an instance joined")
 }
 

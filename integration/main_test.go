@@ -132,3 +132,8 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 func alive(pid int) bool {
 	return pid > 0 && syscall.Kill(pid, 0) == nil
 }
+
+func execCombined(bin string, args ...string) (string, error) {
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	return string(out), err
+}

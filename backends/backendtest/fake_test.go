@@ -10,9 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/reconf/reconf/backends"
 	"github.com/reconf/reconf/backends/backendtest"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // server is an in-memory store with watchers, standing in for a real server so that the
 // suite itself can be tested. bug names a fault to inject ("" for none).
@@ -148,6 +152,9 @@ func TestFake(t *testing.T) {
 func TestSuiteCatchesBugs(t *testing.T) {
 	if os.Getenv("BACKENDTEST_BUG") != "" {
 		t.Skip("child process")
+	}
+	if testing.Short() {
+		t.Skip("-short: runs the suite seven times")
 	}
 	bugs := map[string]string{
 		"stringprefix":  "TestFake/PathMatching",

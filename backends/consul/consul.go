@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"path"
@@ -104,14 +105,12 @@ func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string,
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	out := results[0]
-	for _, m := range results[1:] {
-		for k, v := range m {
-			out[k] = v
-		}
+	if len(results) == 1 {
+		return results[0], nil
 	}
-	if out == nil {
-		out = map[string]string{}
+	out := make(map[string]string)
+	for _, m := range results {
+		maps.Copy(out, m)
 	}
 	return out, nil
 }

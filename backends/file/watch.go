@@ -61,16 +61,9 @@ func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- st
 			if !ok {
 				return fmt.Errorf("file backend: fsnotify stopped")
 			}
-			// Take the whole burst (an editor's save is several events), then read once.
-			newDir := ev.Has(fsnotify.Create)
-			for more := true; more; {
-				select {
-				case ev, ok = <-fw.Events:
-					newDir = newDir || (ok && ev.Has(fsnotify.Create))
-					more = ok
-				default:
-					more = false
-				}
+			newDir, err := settle(ctx, fw, ev)
+			if err != nil {
+				return err
 			}
 			if newDir {
 				c.addDirs(fw, watched, log) // a folder created under a watched one
@@ -85,6 +78,41 @@ func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- st
 		case <-resync.C:
 			c.addDirs(fw, watched, log) // folders deleted and made again, or made late
 			recheck()
+		}
+	}
+}
+
+// Torn-write guard: after an event, events are taken until none came for settleQuiet (at
+// most settleMax), and only then are the files read. A file written in place is empty or
+// half-written between the truncate and the last write; reading it then would see keys vanish.
+// This is not a debounce of changes (the runner does that): it only waits out one save.
+const (
+	settleQuiet = 50 * time.Millisecond
+	settleMax   = time.Second
+)
+
+// settle takes the rest of the burst that ev started and reports whether it created anything
+// (a new folder may need watching).
+func settle(ctx context.Context, fw *fsnotify.Watcher, ev fsnotify.Event) (created bool, err error) {
+	created = ev.Has(fsnotify.Create)
+	quiet := time.NewTimer(settleQuiet)
+	defer quiet.Stop()
+	limit := time.NewTimer(settleMax)
+	defer limit.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return created, ctx.Err()
+		case ev, ok := <-fw.Events:
+			if !ok {
+				return created, fmt.Errorf("file backend: fsnotify stopped")
+			}
+			created = created || ev.Has(fsnotify.Create)
+			quiet.Reset(settleQuiet)
+		case <-quiet.C:
+			return created, nil
+		case <-limit.C:
+			return created, nil
 		}
 	}
 }

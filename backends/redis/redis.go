@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 
@@ -14,6 +15,9 @@ import (
 )
 
 func init() {
+	// go-redis logs dial failures on its own; ours say the same with the place. Keep its lines
+	// for -log-level debug.
+	redis.SetLogger(debugLogger{})
 	backends.Register("redis", func(o backends.Options) (backends.Backend, error) {
 		c, err := FromOptions(o)
 		if err != nil {
@@ -25,8 +29,16 @@ func init() {
 
 const (
 	scanCount = 5000 // SCAN COUNT hint: keys examined per round trip
-	batch     = 5000 // value reads per pipeline
+	batch     = 5000 // HGETALLs per pipeline
+	mgetBatch = 1000 // keys per MGET
 )
+
+// debugLogger sends go-redis's own log lines to slog at debug level.
+type debugLogger struct{}
+
+func (debugLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
+}
 
 // Client reads and watches Redis. It is safe for concurrent use.
 type Client struct {
@@ -192,26 +204,24 @@ func (c *Client) read(ctx context.Context, rc *redis.Client, ps []string) (map[s
 		return nil, err
 	}
 	out := make(map[string]string, len(names))
-	var hashes []string
-	for start := 0; start < len(names); start += batch {
-		chunk := names[start:min(start+batch, len(names))]
-		pipe := rc.Pipeline()
-		cmds := make([]*redis.StringCmd, len(chunk))
-		for i, n := range chunk {
-			cmds[i] = pipe.Get(ctx, n)
-		}
-		if _, err := pipe.Exec(ctx); err != nil && !isValueErr(err) {
+	var hashes []string // names MGET had no string for: hashes, other types, or just deleted
+	pipe := rc.Pipeline()
+	var cmds []*redis.SliceCmd
+	for start := 0; start < len(names); start += mgetBatch {
+		cmds = append(cmds, pipe.MGet(ctx, names[start:min(start+mgetBatch, len(names))]...))
+	}
+	if len(cmds) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, err
 		}
-		for i, cmd := range cmds {
-			switch err := cmd.Err(); {
-			case err == nil:
-				out[c.fromRedis(chunk[i])] = cmd.Val()
-			case errors.Is(err, redis.Nil): // deleted since the scan
-			case redis.HasErrorPrefix(err, "WRONGTYPE"):
+	}
+	for j, cmd := range cmds {
+		chunk := names[j*mgetBatch : min((j+1)*mgetBatch, len(names))]
+		for i, v := range cmd.Val() {
+			if s, ok := v.(string); ok {
+				out[c.fromRedis(chunk[i])] = s
+			} else {
 				hashes = append(hashes, chunk[i])
-			default:
-				return nil, err
 			}
 		}
 	}
@@ -231,7 +241,7 @@ func (c *Client) read(ctx context.Context, rc *redis.Client, ps []string) (map[s
 				for f, v := range cmd.Val() {
 					out[c.fromRedis(chunk[i]+"/"+f)] = v // as confd: the field joins with '/'
 				}
-			case redis.HasErrorPrefix(err, "WRONGTYPE"): // a list, set, …: not ours to read
+			case errors.Is(err, redis.Nil), redis.HasErrorPrefix(err, "WRONGTYPE"): // gone, or a list, set, …
 			default:
 				return nil, err
 			}
@@ -262,14 +272,19 @@ func underAny(k string, ps []string) bool {
 	return false
 }
 
-// scan returns the Redis names at or under each prefix, deduplicated. The SCANs of all
-// prefixes advance together, one pipeline per step.
+// scan returns the Redis names at or under each prefix, deduplicated. SCAN examines the whole
+// keyspace whatever its MATCH, so prefixes that share a top-level directory share one SCAN (of
+// their common ancestor, filtered here); the SCANs of the groups advance together, one
+// pipeline per step.
 func (c *Client) scan(ctx context.Context, rc *redis.Client, ps []string) ([]string, error) {
 	seen := map[string]struct{}{}
 	var names []string
 	add := func(n string) {
-		if _, ok := seen[n]; !ok {
-			seen[n] = struct{}{}
+		if _, ok := seen[n]; ok {
+			return
+		}
+		seen[n] = struct{}{}
+		if underAny(c.fromRedis(n), ps) {
 			names = append(names, n)
 		}
 	}
@@ -282,7 +297,9 @@ func (c *Client) scan(ctx context.Context, rc *redis.Client, ps []string) ([]str
 		if exact := c.toRedis(p); exact != "" {
 			add(exact)
 		}
-		active = append(active, cursor{pattern: c.childPattern(p)})
+	}
+	for _, anc := range groupAncestors(ps) {
+		active = append(active, cursor{pattern: c.childPattern(anc)})
 	}
 	for len(active) > 0 {
 		pipe := rc.Pipeline()
@@ -306,4 +323,37 @@ func (c *Client) scan(ctx context.Context, rc *redis.Client, ps []string) ([]str
 		active = next
 	}
 	return names, nil
+}
+
+// groupAncestors groups cleaned, deduplicated prefixes by their top-level directory and
+// returns each group's deepest common ancestor (the prefix itself for a group of one).
+func groupAncestors(ps []string) []string {
+	var order []string
+	groups := map[string][]string{}
+	for _, p := range ps {
+		top, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+		if _, ok := groups[top]; !ok {
+			order = append(order, top)
+		}
+		groups[top] = append(groups[top], p)
+	}
+	out := make([]string, 0, len(order))
+	for _, top := range order {
+		g := groups[top]
+		anc := strings.Split(g[0], "/")
+		for _, p := range g[1:] {
+			segs := strings.Split(p, "/")
+			n := 0
+			for n < len(anc) && n < len(segs) && anc[n] == segs[n] {
+				n++
+			}
+			anc = anc[:n]
+		}
+		a := strings.Join(anc, "/")
+		if a == "" {
+			a = "/"
+		}
+		out = append(out, a)
+	}
+	return out
 }

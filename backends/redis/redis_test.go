@@ -373,3 +373,17 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestGroupAncestors(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"/a/b"}, []string{"/a/b"}},
+		{[]string{"/a/b/c", "/a/b/d", "/x"}, []string{"/a/b", "/x"}},
+		{[]string{"/a/b", "/a-b/c"}, []string{"/a/b", "/a-b/c"}},
+		{[]string{"/"}, []string{"/"}},
+		{[]string{"/a/x", "/a/y"}, []string{"/a"}},
+	} {
+		if got := groupAncestors(tc.in); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("groupAncestors(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

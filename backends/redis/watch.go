@@ -134,6 +134,10 @@ func (c *Client) follow(ctx context.Context, rc *redis.Client, node Node, ps []s
 	}
 	sub := rc.PSubscribe(ctx, patterns...)
 	defer sub.Close()
+	// ReceiveTimeout waits out its timeout even when ctx is done; closing the subscription
+	// ends the wait at once.
+	unhook := context.AfterFunc(ctx, func() { sub.Close() })
+	defer unhook()
 	confirmed, pinged := 0, false
 	for {
 		msg, err := sub.ReceiveTimeout(ctx, c.cfg.PingInterval)

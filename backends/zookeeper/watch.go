@@ -25,6 +25,9 @@ const (
 // signal cannot miss a later change. After a reconnect it signals once; after the session
 // expired (all watches are then gone) it re-arms the whole tree first.
 func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- struct{}) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	q := &eventQueue{ready: make(chan struct{}, 1)}
 	conn, ec, err := dial(c.cfg, q.push)
 	for attempt := 0; err != nil; attempt++ {

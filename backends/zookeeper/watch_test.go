@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -338,4 +340,68 @@ func TestWatchSessionExpiry(t *testing.T) {
 	w.expect(t, "a change after the session expired (watches must be re-armed)")
 	st.put(t, "/exp/new/deep", "v")
 	w.expect(t, "a node created after the session expired")
+}
+
+func TestGetFrozenServer(t *testing.T) {
+	srv := testservers.ZooKeeper(t)
+	st := newStore(t, srv.Addr)
+	st.put(t, "/frozen/k", "v")
+	c, err := New(Config{Nodes: []string{srv.Addr}, Logger: quiet, RequestTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Get(context.Background(), []string{"/frozen"}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause(t)
+	waitStopped(t, srv.PID())
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume(t)
+		}
+	}()
+	start := time.Now()
+	_, err = c.Get(context.Background(), []string{"/frozen"})
+	if !errors.Is(err, backends.ErrUnavailable) {
+		t.Errorf("Get from a frozen server: %v, want backends.ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("Get from a frozen server took %v with a 2s request timeout", d)
+	}
+	srv.Resume(t)
+	resumed = true
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		kv, err := c.Get(context.Background(), []string{"/frozen"})
+		if err == nil && kv["/frozen/k"] == "v" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fresh read within 20s of resuming: %q, %v", kv, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitStopped waits until pid is in the stopped state: SIGSTOP is delivered asynchronously,
+// so a request sent right after Pause may still be answered.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The state follows the command name in parentheses.
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) && b[i+2] == 'T' {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d not stopped 5s after SIGSTOP: %s", pid, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

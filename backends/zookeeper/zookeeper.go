@@ -108,8 +108,19 @@ func (c *Client) Close() error {
 
 // Get returns every key at or under each prefix. See the package comment for what a key is.
 func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string, error) {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
+	kv, err := c.get(ctx, prefixes)
+	if err != nil && parent.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		// Our own timeout, not the caller's: the ensemble did not answer in time.
+		return nil, fmt.Errorf("zookeeper %s: get %q: no answer within %v: %w: %w",
+			c.node(c.conn), prefixes, c.cfg.RequestTimeout, backends.ErrUnavailable, err)
+	}
+	return kv, err
+}
+
+func (c *Client) get(ctx context.Context, prefixes []string) (map[string]string, error) {
 	if err := c.auth(ctx, c.conn); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"strings"
 	"time"
+
+	"github.com/reconf/reconf/backends"
 )
 
 // Defaults that differ from confd's (see README "confd compatibility").
@@ -91,7 +93,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.Version, "version", false, "print the version, commit and Go version, then exit")
 
 	// Backend.
-	fs.StringVar(&o.Backend, "backend", defaultBackend, "backend to read keys from: etcd (alias etcdv3), consul, zookeeper, redis, vault, env or file")
+	fs.StringVar(&o.Backend, "backend", defaultBackend, "backend to read keys from: "+strings.Join(backends.Names(), ", "))
 	fs.Var(&o.Nodes, "node", "backend `address`, repeatable (default per backend: etcd 127.0.0.1:2379, consul 127.0.0.1:8500, redis 127.0.0.1:6379, zookeeper 127.0.0.1:2181, vault http://127.0.0.1:8200)")
 	fs.StringVar(&o.Scheme, "scheme", "http", "URL scheme (consul; prefixed to etcd nodes found by SRV): http or https")
 	fs.StringVar(&o.SRVDomain, "srv-domain", "", "find backend nodes from the DNS SRV record _<backend>._tcp.<domain>")
@@ -113,7 +115,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.Separator, "separator", "/", "redis: the separator that replaces '/' in keys")
 	fs.Var(&o.Files, "file", "file backend: a YAML or JSON `file` or a directory of them, repeatable")
 	fs.StringVar(&o.Filter, "filter", "*", "file backend: glob on the base names of files found in directories")
-	fs.StringVar(&o.ServicesPrefix, "services-prefix", "/services", "key prefix under which `reconf register` and the template function `service` keep service instances (etcd, zookeeper, redis)")
+	fs.StringVar(&o.ServicesPrefix, "services-prefix", "/services", "key prefix under which \"reconf register\" and the template function \"service\" keep service instances (every backend but consul)")
 	return fs
 }
 

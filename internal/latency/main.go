@@ -1,22 +1,28 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 )
 
+// row is one backend's figures (JSON between the parent and a child process).
 type row struct {
-	name  string
-	lat   latencies
-	burst burstResult
-	start startResult
-	err   string
+	Name                  string
+	P50, P95, P99, Max    time.Duration
+	BurstPuts, BurstFinal time.Duration
+	Reloads               int
+	StartTook             time.Duration
+	RSSMiB                float64
+	Err                   string
 }
 
 func main() {
@@ -25,11 +31,29 @@ func main() {
 	k := flag.Int("resources", 50, "resources for the start measurement")
 	only := flag.String("backends", "", "comma-separated backends to measure (default: all)")
 	verbose := flag.Bool("v", false, "show the runner's log (warnings and up)")
+	child := flag.Bool("child", false, "measure the one backend named by -backends and print JSON (used internally)")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if *verbose {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	slog.SetDefault(log)
+	if *child {
+		for _, t := range targets {
+			if t.name == *only {
+				_ = json.NewEncoder(os.Stdout).Encode(measure(t, *n, *burst, *k, log))
+				return
+			}
+		}
+		fmt.Fprintf(os.Stderr, "latency: unknown backend %q\n", *only)
+		os.Exit(2)
+	}
+	// Each backend runs in a child process of its own, so that RSS is that backend's alone.
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "latency:", err)
+		os.Exit(1)
 	}
 	var rows []row
 	failed := false
@@ -38,8 +62,19 @@ func main() {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "measuring %s…\n", t.name)
-		r := measure(t, *n, *burst, *k, log)
-		failed = failed || r.err != ""
+		args := []string{"-child", "-backends", t.name, "-n", strconv.Itoa(*n), "-burst", strconv.Itoa(*burst),
+			"-resources", strconv.Itoa(*k), "-v=" + strconv.FormatBool(*verbose)}
+		cmd := exec.Command(self, args...)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		r := row{Name: t.name}
+		if err == nil {
+			err = json.Unmarshal(out, &r)
+		}
+		if err != nil && r.Err == "" {
+			r.Err = err.Error()
+		}
+		failed = failed || r.Err != ""
 		rows = append(rows, r)
 	}
 	print(rows, *n, *burst, *k)
@@ -50,7 +85,7 @@ func main() {
 
 // measure runs the three measurements on one backend; a failure is reported in the row.
 func measure(t target, n, burst, k int, log *slog.Logger) (r row) {
-	r.name = t.name
+	r.Name = t.name
 	tb := &fakeTB{name: t.name}
 	defer tb.close()
 	defer func() {
@@ -59,14 +94,20 @@ func measure(t target, n, burst, k int, log *slog.Logger) (r row) {
 			if !ok {
 				panic(p)
 			}
-			r.err = f.msg
+			r.Err = f.msg
 		}
 	}()
 	b, w := t.start(tb)
 	defer w.close()
-	r.lat = measureLatency(tb, b, w, n, log)
-	r.burst = measureBurst(tb, b, w, burst, log)
-	r.start = measureStart(tb, b, w, k, log)
+	lat := measureLatency(tb, b, w, n, log)
+	r.P50, r.P95, r.P99, r.Max = lat.p50, lat.p95, lat.p99, lat.max
+	bu := measureBurst(tb, b, w, burst, log)
+	r.BurstPuts, r.BurstFinal, r.Reloads = bu.writes, bu.final, bu.reloads
+	st := measureStart(tb, b, w, k, log)
+	r.StartTook, r.RSSMiB = st.took, st.rssMB
+	if tb.Failed() && r.Err == "" {
+		r.Err = "errors logged above"
+	}
 	return r
 }
 
@@ -74,16 +115,18 @@ func print(rows []row, n, burst, k int) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "backend\tp50\tp95\tp99\tmax\tburst puts\tburst→final\treloads\tstart %d res\tRSS MiB\t\n", k)
 	for _, r := range rows {
-		if r.err != "" {
-			fmt.Fprintf(tw, "%s\tFAILED: %s\t\n", r.name, r.err)
+		if r.Err != "" {
+			fmt.Fprintf(tw, "%s\tFAILED: %s\t\n", r.Name, r.Err)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.1f\t\n", r.name,
-			ms(r.lat.p50), ms(r.lat.p95), ms(r.lat.p99), ms(r.lat.max),
-			ms(r.burst.writes), ms(r.burst.final), r.burst.reloads, ms(r.start.took), r.start.rssMB)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.1f\t\n", r.Name,
+			ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max),
+			ms(r.BurstPuts), ms(r.BurstFinal), r.Reloads, ms(r.StartTook), r.RSSMiB)
 	}
 	_ = tw.Flush()
-	fmt.Printf("\nlatency: put→file over %d writes (wait 0); burst: %d puts, wait 50ms:500ms, reloads = reload_cmd runs;\nstart: %d resources over 5 prefixes in watch mode, until every file rendered; RSS of this process after.\n", n, burst, k)
+	fmt.Printf("\nlatency: put→file over %d writes (wait 0); burst: %d puts in a row, wait 50ms:500ms, reloads = reload_cmd runs,\n"+
+		"burst→final = first put to the last value on disk; start: %d resources over 5 prefixes in watch mode, until every\n"+
+		"file rendered; RSS of the measuring process (runner + writing client, one process per backend) after that.\n", n, burst, k)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }

@@ -13,12 +13,14 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	consulapi "github.com/hashicorp/consul/api"
+	goredis "github.com/redis/go-redis/v9"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/reconf/reconf/backends"
 	_ "github.com/reconf/reconf/backends/consul"
 	_ "github.com/reconf/reconf/backends/etcd"
 	_ "github.com/reconf/reconf/backends/file"
+	_ "github.com/reconf/reconf/backends/redis"
 	_ "github.com/reconf/reconf/backends/zookeeper"
 	"github.com/reconf/reconf/internal/testservers"
 )
@@ -40,6 +42,7 @@ var targets = []target{
 	{"etcd", startEtcd},
 	{"consul", startConsul},
 	{"zookeeper", startZooKeeper},
+	{"redis", startRedis},
 }
 
 func newBackend(tb *fakeTB, name string, o backends.Options) backends.Backend {
@@ -176,3 +179,18 @@ func (w zkWriter) put(_ context.Context, key, value string) error {
 	return err
 }
 func (w zkWriter) close() { w.c.Close() }
+
+// ---- redis (keys as confd stores them: the path itself, '/' separator)
+
+type redisWriter struct{ c *goredis.Client }
+
+func startRedis(tb *fakeTB) (backends.Backend, writer) {
+	srv := testservers.Redis(tb)
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
+	return newBackend(tb, "redis", backends.Options{Nodes: []string{srv.Addr}}), redisWriter{c}
+}
+
+func (w redisWriter) put(ctx context.Context, key, value string) error {
+	return w.c.Set(ctx, key, value, 0).Err()
+}
+func (w redisWriter) close() { _ = w.c.Close() }

@@ -144,7 +144,7 @@ func (h *health) missing() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []string
-	if !h.backendOK {
+	if !h.backendOK && len(h.names) > 0 { // with no resources the backend is never read
 		if h.backendAt {
 			out = append(out, "backend: down")
 		} else {

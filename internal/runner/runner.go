@@ -89,6 +89,7 @@ type Runner struct {
 	mu         sync.Mutex // guards workers and watches
 	workers    map[string]*worker
 	watches    map[string]*watch
+	svcWatch   *watch // the services watch, while a template may call `service`
 	wg         sync.WaitGroup
 	running    atomic.Bool
 	reloadReq  chan chan error
@@ -187,8 +188,13 @@ func (r *Runner) run(ctx context.Context, hup <-chan os.Signal) error {
 
 	r.mu.Lock()
 	r.setResources(ctx, r.cfg.Resources)
+	empty := len(r.workers) == 0
 	r.mu.Unlock()
 	defer r.shutdown()
+	if empty && r.cfg.Notifier != nil {
+		r.log.Warn("no resources to render")
+		r.cfg.Notifier.Ready()
+	}
 
 	var tick, dog <-chan time.Time
 	if r.cfg.Interval > 0 {
@@ -232,6 +238,11 @@ func (r *Runner) shutdown() {
 		wt.cancel()
 		<-wt.done
 		delete(r.watches, p)
+	}
+	if r.svcWatch != nil {
+		r.svcWatch.cancel()
+		<-r.svcWatch.done
+		r.svcWatch = nil
 	}
 	for _, w := range r.workers {
 		w.cancel()

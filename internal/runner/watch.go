@@ -1,8 +1,10 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -55,7 +57,7 @@ func (r *Runner) rewatch(ctx context.Context) {
 			wt.cancel()
 			<-wt.done
 			delete(r.watches, p)
-			r.log.Info("watch stopped", "prefix", p)
+			r.log.Info("watch stopped", "watch", p)
 		}
 	}
 	for p, subs := range want {
@@ -69,8 +71,22 @@ func (r *Runner) rewatch(ctx context.Context) {
 }
 
 func (r *Runner) startWatch(ctx context.Context, prefix string) *watch {
+	wb, canWatch := r.cfg.Backend.(backends.Watcher)
+	b := observed{Backend: r.cfg.Backend, m: r.m, h: r.h}
+	plog := r.log.With("prefix", prefix)
+	return r.startSignal(ctx, prefix, func(ctx context.Context, changed chan<- struct{}) error {
+		if canWatch {
+			return wb.Watch(ctx, []string{prefix}, changed)
+		}
+		return backends.Poll(ctx, b, []string{prefix}, r.pollInterval, changed, plog)
+	})
+}
+
+// startSignal runs fn (a Watch-like function) until ctx ends, handing each of its signals to
+// the watch's subscribers.
+func (r *Runner) startSignal(ctx context.Context, what string, fn func(context.Context, chan<- struct{}) error) *watch {
 	wctx, cancel := context.WithCancel(ctx)
-	wt := &watch{prefix: prefix, cancel: cancel, done: make(chan struct{})}
+	wt := &watch{prefix: what, cancel: cancel, done: make(chan struct{})}
 	empty := []*worker{}
 	wt.subs.Store(&empty)
 	changed := make(chan struct{}, 1)
@@ -92,26 +108,20 @@ func (r *Runner) startWatch(ctx context.Context, prefix string) *watch {
 				}
 			}
 		}()
-		r.runWatch(wctx, prefix, changed)
+		r.keepWatching(wctx, what, fn, changed)
 		<-inner
 	}()
-	r.log.Info("watch started", "prefix", prefix)
+	r.log.Info("watch started", "watch", what)
 	return wt
 }
 
-// runWatch keeps one watch running until ctx ends: a watch that returns an error is logged,
-// counted and restarted with backoff, and its subscribers are signalled (changes may have
-// been missed).
-func (r *Runner) runWatch(ctx context.Context, prefix string, changed chan struct{}) {
-	wb, canWatch := r.cfg.Backend.(backends.Watcher)
+// keepWatching keeps fn running until ctx ends: when it returns an error it is logged,
+// counted and restarted with backoff, and the subscribers are signalled (changes may have been
+// missed).
+func (r *Runner) keepWatching(ctx context.Context, what string, fn func(context.Context, chan<- struct{}) error, changed chan struct{}) {
 	for n := 0; ; {
 		start := time.Now()
-		var err error
-		if canWatch {
-			err = wb.Watch(ctx, []string{prefix}, changed)
-		} else {
-			err = backends.Poll(ctx, r.backend, []string{prefix}, r.pollInterval, changed, r.log.With("prefix", prefix))
-		}
+		err := fn(ctx, changed)
 		if ctx.Err() != nil {
 			return
 		}
@@ -124,7 +134,7 @@ func (r *Runner) runWatch(ctx context.Context, prefix string, changed chan struc
 		d := backends.Backoff(n, r.retryBase, r.retryMax)
 		n++
 		r.m.backendErrors.Inc()
-		r.log.Error("watch failed; restarting", "prefix", prefix, "attempt", n, "in", d.Round(time.Millisecond), "err", err)
+		r.log.Error("watch failed; restarting", "watch", what, "attempt", n, "in", d.Round(time.Millisecond), "err", err)
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -134,6 +144,57 @@ func (r *Runner) runWatch(ctx context.Context, prefix string, changed chan struc
 		}
 		backends.Notify(changed)
 	}
+}
+
+// servicesWatcher is what package discovery offers beside template.Services: a signal when
+// the service instances templates can see may have changed (Consul's health API, or the
+// services prefix of the key convention). Service changes must wake `service` templates even
+// when no watched key changes, as on Consul.
+type servicesWatcher interface {
+	Watch(ctx context.Context, changed chan<- struct{}) error
+}
+
+// rewatchServices runs one services watch while any resource's template mentions "service"
+// (a template that never does cannot call `service` or `services`), feeding those resources
+// only. Called with r.mu held.
+func (r *Runner) rewatchServices(ctx context.Context) {
+	sw, ok := r.cfg.Services.(servicesWatcher)
+	if !ok {
+		return
+	}
+	var subs []*worker
+	for _, name := range sortedKeys(r.workers) {
+		if w := r.workers[name]; usesServices(w.res.Load()) {
+			subs = append(subs, w)
+		}
+	}
+	switch {
+	case len(subs) == 0 && r.svcWatch != nil:
+		r.svcWatch.cancel()
+		<-r.svcWatch.done
+		r.svcWatch = nil
+		r.log.Info("watch stopped", "watch", "services")
+	case len(subs) > 0 && r.svcWatch == nil:
+		r.svcWatch = r.startSignal(ctx, "services", sw.Watch)
+	}
+	if r.svcWatch != nil {
+		r.svcWatch.subs.Store(&subs)
+	}
+}
+
+// usesServices reports whether any file of res's template mentions "service"; an unreadable
+// file counts as yes.
+func usesServices(res *resource.Resource) bool {
+	if res.Tmpl == nil {
+		return false
+	}
+	for _, f := range res.Tmpl.Files() {
+		b, err := os.ReadFile(f)
+		if err != nil || bytes.Contains(b, []byte("service")) {
+			return true
+		}
+	}
+	return false
 }
 
 // setResources makes list the running set: workers of resources that disappeared are stopped,
@@ -177,6 +238,7 @@ func (r *Runner) setResources(ctx context.Context, list []*resource.Resource) {
 	r.m.resources.Set(float64(len(r.workers)))
 	if r.cfg.Watch {
 		r.rewatch(ctx)
+		r.rewatchServices(ctx)
 	}
 	for _, w := range r.workers {
 		backends.Notify(w.kick)

@@ -66,6 +66,10 @@ func (r *Runner) loop(ctx context.Context, w *worker) {
 		if !r.acquire(ctx) {
 			return
 		}
+		if ctx.Err() != nil { // stopping: start nothing new
+			r.release()
+			return
+		}
 		_, err := r.syncOne(ctx, w.res.Load())
 		r.release()
 		if err == nil {

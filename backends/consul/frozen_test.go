@@ -1,0 +1,95 @@
+package consul
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reconf/reconf/backends"
+	"github.com/reconf/reconf/internal/testservers"
+)
+
+// A frozen agent (SIGSTOP) fails Get with backends.ErrUnavailable within the request timeout,
+// and a blocking query on it is abandoned as stalled, so the watch signals once the agent
+// answers again.
+func TestFrozenAgent(t *testing.T) {
+	srv := testservers.Consul(t)
+	st := storeClient(t, srv.Addr)
+	put(t, st, "frozen/k", "v")
+	c, err := New(Config{Address: srv.Addr, Logger: quiet, RequestTimeout: 2 * time.Second,
+		WaitTime: time.Second, BackoffMax: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Get(context.Background(), []string{"/frozen"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	changed := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() { done <- c.Watch(ctx, []string{"/frozen"}, changed) }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Watch returned %v", err)
+		}
+	}()
+
+	srv.Pause(t)
+	waitStopped(t, srv.PID())
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume(t)
+		}
+	}()
+	start := time.Now()
+	_, err = c.Get(context.Background(), []string{"/frozen"})
+	if !errors.Is(err, backends.ErrUnavailable) {
+		t.Errorf("Get from a frozen agent: %v, want backends.ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 6*time.Second {
+		t.Errorf("Get from a frozen agent took %v with a 2s request timeout", d)
+	}
+	// Let the watch's blocking query (1s wait + 2s slack) time out while the agent is frozen.
+	time.Sleep(4 * time.Second)
+	select {
+	case <-changed: // allowed while frozen
+	default:
+	}
+	srv.Resume(t)
+	resumed = true
+	select {
+	case <-changed:
+	case err := <-done:
+		t.Fatalf("Watch returned: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no signal within 20s of the agent answering again")
+	}
+}
+
+// waitStopped waits until pid is in the stopped state: SIGSTOP is delivered asynchronously,
+// so a request sent right after Pause may still be answered.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The state follows the command name in parentheses.
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) && b[i+2] == 'T' {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d not stopped 5s after SIGSTOP: %s", pid, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
