@@ -72,6 +72,7 @@ func New(b backends.Backend, cfg Config) *Discovery {
 		log:    cfg.Log,
 		warned: map[string]string{},
 		seen:   map[query][]backends.Service{},
+		asked:  make(chan struct{}, 1),
 	}
 	if cfg.Prefix == "" {
 		d.prefix = backends.DefaultServicesPrefix

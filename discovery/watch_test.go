@@ -154,7 +154,7 @@ func (p *perService) WatchService(ctx context.Context, name, tag, dc string, cha
 func TestWatchStartsOneWatchPerService(t *testing.T) {
 	p := &perService{catalog: catalog{svcs: map[string][]backends.Service{"web": {{ID: "a"}}}},
 		started: make(chan string, 4), fire: make(chan struct{})}
-	d := New(p, Config{PollInterval: 10 * time.Millisecond})
+	d := New(p, Config{PollInterval: time.Hour}) // a new query must start its watch at once
 	changed := make(chan struct{}, 1)
 	runWatch(t, d, changed)
 	noSignal(t, changed, 50*time.Millisecond, "no service asked for yet")

@@ -192,6 +192,9 @@ func TestWatchPaused(t *testing.T) {
 	cfg := testConfig(srv)
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	b := newClient(t, cfg)
+	if _, err := b.Get(ctxT(t), []string{"/pause"}); err != nil { // the watch starts after this revision
+		t.Fatalf("Get: %v", err)
+	}
 	changed := make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -162,12 +162,14 @@ func TestDigestAuth(t *testing.T) {
 	srv := testservers.ZooKeeper(t)
 	st := newStore(t, srv.Addr)
 	const user, pass = "reader", "s3cret-pass"
-	if err := st.conn.AddAuth("digest", []byte(user+":"+pass)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.conn.Create("/locked", []byte("v"), 0, zk.DigestACL(zk.PermAll, user, pass)); err != nil {
-		t.Fatal(err)
-	}
+	retry(t, "add auth", func() error { return st.conn.AddAuth("digest", []byte(user+":"+pass)) })
+	retry(t, "create /locked", func() error {
+		_, err := st.conn.Create("/locked", []byte("v"), 0, zk.DigestACL(zk.PermAll, user, pass))
+		if errors.Is(err, zk.ErrNodeExists) {
+			return nil
+		}
+		return err
+	})
 
 	anon := newClient(t, srv.Addr)
 	defer anon.Close()

@@ -112,6 +112,15 @@ func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string,
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	kv, err := c.get(ctx, prefixes)
+	// A connection lost mid-read (or a first dial that failed) is retried twice, briefly:
+	// go-zookeeper reconnects by itself, and a server that is really down still fails fast.
+	for attempt := 0; attempt < 2 && lostConn(err); attempt++ {
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+			kv, err = c.get(ctx, prefixes)
+		}
+	}
 	if err != nil && parent.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 		// Our own timeout, not the caller's: the ensemble did not answer in time.
 		return nil, fmt.Errorf("zookeeper %s: get %q: no answer within %v: %w: %w",
@@ -172,6 +181,11 @@ func childPaths(parent string, names []string) []string {
 		out = append(out, parent+"/"+n)
 	}
 	return out
+}
+
+// lostConn reports whether err means the connection (not the request) failed.
+func lostConn(err error) bool {
+	return errors.Is(err, zk.ErrNoServer) || errors.Is(err, zk.ErrConnectionClosed) || errors.Is(err, zk.ErrSessionExpired)
 }
 
 // auth adds the digest credentials to conn once; go-zookeeper resends them on reconnect.

@@ -49,8 +49,7 @@ func retry(t testing.TB, what string, op func() error) {
 		if err == nil {
 			return
 		}
-		lost := errors.Is(err, zk.ErrConnectionClosed) || errors.Is(err, zk.ErrNoServer) || errors.Is(err, zk.ErrSessionExpired)
-		if !lost || time.Now().After(deadline) {
+		if !lostConn(err) || time.Now().After(deadline) {
 			t.Fatalf("%s: %v", what, err)
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -110,8 +110,8 @@ func TestChange(t *testing.T) {
 	}
 }
 
-// retryLine matches the log lines that say reconf noticed the store is gone and retries.
-var retryLine = regexp.MustCompile(`(?i)retry|retrying|restarting|reconnect|will retry|unavailable|refused`)
+// retryLine matches the log lines that say reconf noticed the store is gone (and retries).
+var retryLine = regexp.MustCompile(`(?i)fail|retry|restart|reconnect|rebuild|unavailable|refused`)
 
 // waitLog waits until the process log, past offset, has a line matching re; it returns that
 // line.

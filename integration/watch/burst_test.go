@@ -1,0 +1,123 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Burst sizes: burstWrites writes spread over burstKeys keys, one writer per key so that each
+// key's last value is known.
+const (
+	burstKeys   = 10
+	burstWrites = 1000
+	// Reload bounds for one burst: with wait = "50ms:500ms" a burst that lasts well under a
+	// second must collapse into at most maxReloadsWait reloads; without wait the one-slot
+	// signal channels and the render time must still collapse it into at most maxReloadsNoWait.
+	maxReloadsWait   = 3
+	maxReloadsNoWait = 10
+	// quiet is how long the reload counter must stay still before a burst counts as settled.
+	quiet = 1500 * time.Millisecond
+)
+
+// burstWant is what pairsTemplate renders once every key holds its last value.
+func burstWant(last string) string {
+	var b strings.Builder
+	for k := range burstKeys {
+		fmt.Fprintf(&b, "k%d=%s\n", k, last)
+	}
+	return b.String()
+}
+
+// burst writes burstWrites values over burstKeys keys under prefix/w as fast as the store
+// takes them (one writer per key) and returns how long it took. Key k's values go v1…vN.
+func burst(t *testing.T, s *store, prefix string) time.Duration {
+	t.Helper()
+	per := burstWrites / burstKeys
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, burstKeys)
+	for k := range burstKeys {
+		wg.Go(func() {
+			key := fmt.Sprintf("%s/w/k%d", prefix, k)
+			for i := 1; i <= per; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := s.put(ctx, key, fmt.Sprintf("v%d", i))
+				cancel()
+				if err != nil {
+					errs <- fmt.Errorf("%s: put %s: %w", s.name, key, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// settle waits until the reload counter has not moved for quiet and returns its value.
+func settle(t *testing.T, p *proc, counter string, within time.Duration) int {
+	t.Helper()
+	n, since := countLines(counter), time.Now()
+	eventually(t, within, "reload counter still moving\n"+p.tail(20), func() bool {
+		if m := countLines(counter); m != n {
+			n, since = m, time.Now()
+		}
+		return time.Since(since) >= quiet
+	})
+	return n
+}
+
+// TestBurst writes 1,000 values over 10 keys in each real store while reconf watches two
+// resources, one debounced with wait = "50ms:500ms" and one not, and counts their reloads.
+func TestBurst(t *testing.T) {
+	e := newEnv(t)
+	for _, name := range backendNames {
+		t.Run(name, func(t *testing.T) {
+			s := e.get(t, name)
+			dir := t.TempDir()
+			confdir := filepath.Join(dir, "confdir")
+			type res struct{ name, prefix, wait, dest, counter string }
+			rs := []res{{name: "debounced", prefix: "/burst-wait", wait: `wait = "50ms:500ms"`}, {name: "eager", prefix: "/burst-now"}}
+			for i := range rs {
+				r := &rs[i]
+				r.dest = filepath.Join(dir, r.name+".conf")
+				r.counter = filepath.Join(dir, r.name+".reloads")
+				addResource(t, confdir, r.name, fmt.Sprintf("dest = %q\nprefix = %q\nkeys = [\"/w\"]\nreload_cmd = \"echo reload >> %s\"\n%s",
+					r.dest, r.prefix, r.counter, r.wait), pairsTemplate)
+				for k := range burstKeys {
+					s.Put(t, fmt.Sprintf("%s/w/k%d", r.prefix, k), "v0")
+				}
+			}
+			p := startReconf(t, dir, watchArgs(s, confdir, "-log-level", "info")...)
+			for _, r := range rs {
+				waitFile(t, p, r.dest, burstWant("v0"), startDeadline, r.name+": first render")
+			}
+			last := fmt.Sprintf("v%d", burstWrites/burstKeys)
+			for _, r := range rs {
+				before := settle(t, p, r.counter, 20*time.Second)
+				took := burst(t, s, r.prefix)
+				waitFile(t, p, r.dest, burstWant(last), changeDeadline, r.name+": final values after the burst")
+				reloads := settle(t, p, r.counter, 30*time.Second) - before
+				t.Logf("%s %s (%s): %d writes over %d keys in %v → %d reloads",
+					name, r.name, strings.TrimPrefix(r.wait, "wait = "), burstWrites, burstKeys, took.Round(time.Millisecond), reloads)
+				limit := maxReloadsNoWait
+				if r.wait != "" {
+					limit = maxReloadsWait
+				}
+				if reloads < 1 || reloads > limit {
+					t.Errorf("%s %s: %d reloads for a burst of %d writes that took %v; want 1..%d",
+						name, r.name, reloads, burstWrites, took.Round(time.Millisecond), limit)
+				}
+			}
+		})
+	}
+}
