@@ -158,7 +158,7 @@ func scenario(t *testing.T, dir, confdir string, px *proxy, store, node string) 
 		t.Fatalf("through %s: %v, %v; want all three backends", px.name, got, err)
 	}
 
-	ld := startLoad(px.url(), loadRate, 5, 3*time.Minute)
+	ld := startLoad(px.url(), loadRate, 10, 3*time.Minute)
 	defer ld.stop()
 
 	// A fourth instance gets traffic within joinWithin of its registrar starting.

@@ -34,6 +34,8 @@ install -m 0644 packaging/reconf.toml "$root/etc/reconf/reconf.toml"
 install -m 0644 packaging/default "$root/etc/default/reconf"
 install -m 0644 packaging/reconf.service "$root/lib/systemd/system/reconf.service"
 install -m 0644 packaging/debian/conffiles "$root/DEBIAN/conffiles"
+install -d "$root/usr/share/lintian/overrides"
+install -m 0644 packaging/debian/lintian-overrides "$root/usr/share/lintian/overrides/reconf"
 install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$root/DEBIAN/"
 cp -r examples/haproxy "$root/usr/share/doc/reconf/examples/"
 install -m 0644 README.md "$root/usr/share/doc/reconf/README.md"
@@ -51,7 +53,7 @@ reconf ($version) unstable; urgency=medium
 
   * Built from commit $commit.
 
- -- reconf maintainers <reconf@localhost>  $(date -R -d @"$(git log -1 --format=%ct 2>/dev/null || date +%s)")
+ -- reconf maintainers <maintainers@reconf.dev>  $(date -R -d @"$(git log -1 --format=%ct 2>/dev/null || date +%s)")
 CL
 find "$root" -type d -exec chmod 0755 {} +
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)

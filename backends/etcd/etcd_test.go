@@ -348,3 +348,21 @@ func TestSRV(t *testing.T) {
 		t.Errorf("SRVRecord: asked %v, want only it", asked)
 	}
 }
+
+// TestWatchFromGetRevision: a write between Get and Watch is not lost: the watch starts after
+// the revision Get read.
+func TestWatchFromGetRevision(t *testing.T) {
+	srv := testservers.Etcd(t)
+	cli := raw(t, "http://"+srv.Addr)
+	b := newClient(t, testConfig(srv))
+	if _, err := b.Get(ctxT(t), []string{"/gap"}); err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	put(t, cli, "/gap/k", "written before Watch started")
+	changed := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Watch(ctx, []string{"/gap"}, changed) }()
+	defer func() { cancel(); <-done }()
+	waitSignal(t, changed, "a put made between Get and Watch")
+}

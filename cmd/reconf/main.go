@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/reconf/reconf/backends"
+	_ "github.com/reconf/reconf/backends/all" // every backend registers itself
 	"github.com/reconf/reconf/discovery"
 	"github.com/reconf/reconf/internal/runner"
 	"github.com/reconf/reconf/internal/sdnotify"

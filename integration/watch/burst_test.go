@@ -33,32 +33,62 @@ func burstWant(last string) string {
 	return b.String()
 }
 
+// burstWriters is how many writers run at once: stores that fsync each write (etcd,
+// ZooKeeper) take a burst this fast only from many concurrent clients.
+const burstWriters = 50
+
 // burst writes burstWrites values over burstKeys keys under prefix/w as fast as the store
-// takes them (one writer per key) and returns how long it took. Key k's values go v1…vN.
-func burst(t *testing.T, s *store, prefix string) time.Duration {
+// takes them and returns how long it took. All but the last write to each key run from
+// burstWriters writers at once (values "x<i>", in no particular order); then every key gets
+// its final value "last" at once, so the final state is known.
+func burst(t *testing.T, s *store, prefix, last string) time.Duration {
 	t.Helper()
-	per := burstWrites / burstKeys
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, burstKeys)
-	for k := range burstKeys {
-		wg.Go(func() {
-			key := fmt.Sprintf("%s/w/k%d", prefix, k)
-			for i := 1; i <= per; i++ {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				err := s.put(ctx, key, fmt.Sprintf("v%d", i))
-				cancel()
-				if err != nil {
-					errs <- fmt.Errorf("%s: put %s: %w", s.name, key, err)
-					return
-				}
-			}
-		})
+	put := func(key, value string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.put(ctx, key, value); err != nil {
+			return fmt.Errorf("%s: put %s: %w", s.name, key, err)
+		}
+		return nil
 	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	run := func(jobs <-chan int, writers int, value func(i int) string) {
+		for range writers {
+			wg.Go(func() {
+				for i := range jobs {
+					if err := put(fmt.Sprintf("%s/w/k%d", prefix, i%burstKeys), value(i)); err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+					}
+				}
+			})
+		}
+	}
+	jobs := make(chan int)
+	run(jobs, burstWriters, func(i int) string { return fmt.Sprintf("x%d", i) })
+	for i := range burstWrites - burstKeys {
+		jobs <- i
+	}
+	close(jobs)
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
+	final := make(chan int)
+	run(final, burstKeys, func(int) string { return last })
+	for k := range burstKeys {
+		final <- k
+	}
+	close(final)
+	wg.Wait()
+	for _, err := range errs {
+		t.Error(err)
+	}
+	if len(errs) > 0 {
+		t.FailNow()
 	}
 	return time.Since(start)
 }
@@ -101,10 +131,10 @@ func TestBurst(t *testing.T) {
 			for _, r := range rs {
 				waitFile(t, p, r.dest, burstWant("v0"), startDeadline, r.name+": first render")
 			}
-			last := fmt.Sprintf("v%d", burstWrites/burstKeys)
+			const last = "final"
 			for _, r := range rs {
 				before := settle(t, p, r.counter, 20*time.Second)
-				took := burst(t, s, r.prefix)
+				took := burst(t, s, r.prefix, last)
 				waitFile(t, p, r.dest, burstWant(last), changeDeadline, r.name+": final values after the burst")
 				reloads := settle(t, p, r.counter, 30*time.Second) - before
 				t.Logf("%s %s (%s): %d writes over %d keys in %v → %d reloads",

@@ -52,7 +52,11 @@ func (s *state) step(ctx context.Context, st store, check Check, cfg loopConfig)
 		s.failures = 0
 	} else {
 		s.failures++
-		cfg.Log.Warn("check failed", "failures", s.failures, "of", cfg.Failures, "err", err)
+		if s.failures <= cfg.Failures {
+			cfg.Log.Warn("check failed", "failures", s.failures, "of", cfg.Failures, "err", err)
+		} else { // already down: say it once, not every interval
+			cfg.Log.Debug("check still failing", "failures", s.failures, "err", err)
+		}
 	}
 	switch {
 	case s.registered && s.failures >= cfg.Failures:

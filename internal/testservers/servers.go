@@ -175,6 +175,77 @@ func Redis(t testing.TB) *Server {
 	})
 }
 
+// RedisTLS configures a Redis serving TLS only.
+type RedisTLS struct {
+	CertFile, KeyFile string // the server's certificate and key
+	CAFile            string // CA for client certificates (redis requires one)
+	// RequireClientCert makes the server refuse clients without a certificate signed by CAFile.
+	RequireClientCert bool
+	// ProbeCert and ProbeKey are a client certificate the readiness probe presents.
+	ProbeCert, ProbeKey string
+}
+
+// RedisWithTLS starts redis-server accepting TLS connections only (on Addr), with keyspace
+// notifications on, and waits until it answers PING over TLS.
+func RedisWithTLS(t testing.TB, c RedisTLS) *Server {
+	t.Helper()
+	if c.CertFile == "" || c.KeyFile == "" || c.CAFile == "" {
+		t.Fatal("testservers: RedisWithTLS needs CertFile, KeyFile and CAFile")
+	}
+	auth := "no"
+	if c.RequireClientCert {
+		auth = "yes"
+	}
+	return launch(t, spec{
+		name:   "redis",
+		binary: envOr("RECONF_REDIS", "redis-server"),
+		roles:  []string{"client"},
+		setup: func(dir string, _ map[string]int) error {
+			return os.MkdirAll(filepath.Join(dir, "data"), 0o755)
+		},
+		args: func(dir string, p map[string]int) []string {
+			return []string{
+				"--bind", "127.0.0.1", "--port", "0", "--tls-port", strconv.Itoa(p["client"]),
+				"--tls-cert-file", c.CertFile, "--tls-key-file", c.KeyFile,
+				"--tls-ca-cert-file", c.CAFile, "--tls-auth-clients", auth,
+				"--save", "", "--appendonly", "no", "--dir", filepath.Join(dir, "data"),
+				"--notify-keyspace-events", "KEA",
+			}
+		},
+		ready: func(ctx context.Context, s *Server) error {
+			cfg := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // readiness probe only
+			if c.ProbeCert != "" {
+				cert, err := tls.LoadX509KeyPair(c.ProbeCert, c.ProbeKey)
+				if err != nil {
+					return err
+				}
+				cfg.Certificates = []tls.Certificate{cert}
+			}
+			d := tls.Dialer{Config: cfg}
+			conn, err := d.DialContext(ctx, "tcp", s.Addr)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			if dl, ok := ctx.Deadline(); ok {
+				_ = conn.SetDeadline(dl)
+			}
+			if _, err := io.WriteString(conn, "PING\r\n"); err != nil {
+				return err
+			}
+			line, err := bufio.NewReader(conn).ReadString('\n')
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(line) != "+PONG" {
+				return fmt.Errorf("ping: %q", line)
+			}
+			return nil
+		},
+		timeout: 30 * time.Second,
+	})
+}
+
 // RedisSocket is the unix socket a server from Redis listens on.
 func RedisSocket(s *Server) string { return filepath.Join(s.Dir, "redis.sock") }
 
