@@ -366,3 +366,23 @@ func TestWatchFromGetRevision(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	waitSignal(t, changed, "a put made between Get and Watch")
 }
+
+// TestWatchAfterClose: closing the client ends Watch with an error (retrying cannot help).
+func TestWatchAfterClose(t *testing.T) {
+	srv := testservers.Etcd(t)
+	b, err := New(testConfig(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Watch(context.Background(), []string{"/closed"}, make(chan struct{}, 1)) }()
+	b.Close()
+	select {
+	case err := <-done:
+		if err == nil || errors.Is(err, context.Canceled) {
+			t.Errorf("Watch after Close returned %v, want a closed-client error", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Watch did not return within 15s of Close")
+	}
+}

@@ -2,7 +2,9 @@ package etcd
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -48,6 +50,9 @@ func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- st
 				return ctx.Err()
 			case <-time.After(backends.Backoff(attempt-1, c.cfg.BackoffBase, c.cfg.BackoffMax)):
 			}
+		}
+		if c.cli.Ctx().Err() != nil {
+			return fmt.Errorf("etcd %s: watch: %w", c.nodes, net.ErrClosed)
 		}
 		ok, err := c.session(ctx, ps, revs, changed, conn, &lost, log)
 		if err != nil {

@@ -387,3 +387,23 @@ func TestGroupAncestors(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchAfterClose: closing the client ends Watch with an error (retrying cannot help).
+func TestWatchAfterClose(t *testing.T) {
+	srv := testservers.Redis(t)
+	b, err := New(testConfig(srv, 0))
+	must(t, err)
+	changed := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() { done <- b.Watch(context.Background(), []string{"/closed"}, changed) }()
+	waitSignal(t, changed, "the subscription")
+	b.Close()
+	select {
+	case err := <-done:
+		if err == nil || errors.Is(err, context.Canceled) {
+			t.Errorf("Watch after Close returned %v, want a closed-client error", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Watch did not return within 15s of Close")
+	}
+}

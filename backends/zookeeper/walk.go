@@ -5,12 +5,12 @@ import (
 	"sync"
 )
 
-// walk visits roots and, recursively, every path that visit returns as children, with at
-// most n visits in flight (go-zookeeper pipelines them on one connection, so a wide tree is
+// walk visits roots and, recursively, every path that visit returns as children, with n
+// workers (numbered 0..n-1, passed to visit) and so at most n visits in flight (go-zookeeper pipelines them on one connection, so a wide tree is
 // read at the speed of the server rather than of one round trip per node). It stops at the
 // first error and returns it; it returns ctx.Err() as soon as ctx is done, leaving visits in
 // flight to finish (each is bounded by the session's receive timeout).
-func walk(ctx context.Context, roots []string, n int, visit func(string) ([]string, error)) error {
+func walk(ctx context.Context, roots []string, n int, visit func(worker int, path string) ([]string, error)) error {
 	w := &walker{queue: append([]string(nil), roots...), pending: len(roots), visit: visit}
 	w.cond = sync.NewCond(&w.mu)
 	if len(roots) == 0 {
@@ -20,8 +20,8 @@ func walk(ctx context.Context, roots []string, n int, visit func(string) ([]stri
 	defer stop()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	for range n {
-		wg.Go(w.work)
+	for i := range n {
+		wg.Go(func() { w.work(i) })
 	}
 	go func() { wg.Wait(); close(done) }()
 	select {
@@ -37,7 +37,7 @@ func walk(ctx context.Context, roots []string, n int, visit func(string) ([]stri
 }
 
 type walker struct {
-	visit func(string) ([]string, error)
+	visit func(worker int, path string) ([]string, error)
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -55,7 +55,7 @@ func (w *walker) fail(err error) {
 	w.cond.Broadcast()
 }
 
-func (w *walker) work() {
+func (w *walker) work(worker int) {
 	for {
 		w.mu.Lock()
 		for len(w.queue) == 0 && w.pending > 0 && w.err == nil {
@@ -69,7 +69,7 @@ func (w *walker) work() {
 		w.queue = w.queue[:len(w.queue)-1]
 		w.mu.Unlock()
 
-		kids, err := w.visit(p)
+		kids, err := w.visit(worker, p)
 
 		w.mu.Lock()
 		if err != nil && w.err == nil {

@@ -176,7 +176,7 @@ func (w *watch) armAll(ctx context.Context) error {
 func (w *watch) arm(ctx context.Context, paths []string) error {
 	ctx, cancel := context.WithTimeout(ctx, w.c.cfg.RequestTimeout)
 	defer cancel()
-	return walk(ctx, paths, w.c.cfg.Concurrency, func(p string) ([]string, error) {
+	return walk(ctx, paths, w.c.cfg.Concurrency, func(_ int, p string) ([]string, error) {
 		exists, _, _, err := w.conn.ExistsW(p)
 		if err != nil || !exists {
 			return nil, w.ignoreGone(p, err)

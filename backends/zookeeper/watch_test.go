@@ -316,12 +316,15 @@ func TestWatchSessionExpiry(t *testing.T) {
 	if _, err := c.Get(context.Background(), []string{"/exp"}); err != nil {
 		t.Fatal(err)
 	}
-	getSession := c.conn.SessionID()
+	mine := map[int64]bool{} // the sessions Get uses
+	for _, conn := range c.conns {
+		mine[conn.SessionID()] = true
+	}
 	w := startWatch(t, c, "/exp")
 	w.armed(t, st, "/exp/k")
 	var watchSession session
 	for _, s := range rec.all() {
-		if s.id != getSession {
+		if !mine[s.id] {
 			watchSession = s
 		}
 	}
@@ -333,7 +336,7 @@ func TestWatchSessionExpiry(t *testing.T) {
 	w.expect(t, "the watch's session was closed by the server (the reconnect signal)")
 	renewed := false
 	for _, s := range rec.all() {
-		renewed = renewed || (s.id != getSession && s.id != watchSession.id)
+		renewed = renewed || (!mine[s.id] && s.id != watchSession.id)
 	}
 	if !renewed {
 		t.Fatalf("the watch did not get a new session after its own was closed")

@@ -29,12 +29,12 @@ func init() {
 
 // Client reads (and watches) a ZooKeeper ensemble. It is safe for concurrent use.
 type Client struct {
-	cfg  Config
-	conn *zk.Conn
-	ec   <-chan zk.Event
+	cfg   Config
+	conns []*zk.Conn // Config.Sessions sessions; Get spreads its reads over them
+	ecs   []<-chan zk.Event
 
 	authMu sync.Mutex
-	authed bool
+	authed []bool // per conns[i]
 
 	closeOnce sync.Once
 }
@@ -51,11 +51,16 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	conn, ec, err := dial(cfg, nil)
-	if err != nil {
-		return nil, err
+	c := &Client{cfg: cfg, authed: make([]bool, cfg.Sessions)}
+	for range cfg.Sessions {
+		conn, ec, err := dial(cfg, nil)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.conns, c.ecs = append(c.conns, conn), append(c.ecs, ec)
 	}
-	return &Client{cfg: cfg, conn: conn, ec: ec}, nil
+	return c, nil
 }
 
 // dial opens a connection (a session is negotiated in the background). cb, if not nil,
@@ -102,7 +107,13 @@ func closeConn(conn *zk.Conn, ec <-chan zk.Event) {
 
 // Close ends the session. It is safe to call more than once.
 func (c *Client) Close() error {
-	c.closeOnce.Do(func() { closeConn(c.conn, c.ec) })
+	c.closeOnce.Do(func() {
+		var wg sync.WaitGroup
+		for i := range c.conns {
+			wg.Go(func() { closeConn(c.conns[i], c.ecs[i]) })
+		}
+		wg.Wait()
+	})
 	return nil
 }
 
@@ -124,20 +135,21 @@ func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string,
 	if err != nil && parent.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 		// Our own timeout, not the caller's: the ensemble did not answer in time.
 		return nil, fmt.Errorf("zookeeper %s: get %q: no answer within %v: %w: %w",
-			c.node(c.conn), prefixes, c.cfg.RequestTimeout, backends.ErrUnavailable, err)
+			c.node(c.conns[0]), prefixes, c.cfg.RequestTimeout, backends.ErrUnavailable, err)
 	}
 	return kv, err
 }
 
 func (c *Client) get(ctx context.Context, prefixes []string) (map[string]string, error) {
-	if err := c.auth(ctx, c.conn); err != nil {
+	if err := c.authAll(ctx); err != nil {
 		return nil, err
 	}
 	var mu sync.Mutex
 	out := make(map[string]string)
 	roots := backends.Dedupe(prefixes)
-	visit := func(p string) ([]string, error) {
-		data, stat, err := c.conn.Get(p)
+	visit := func(worker int, p string) ([]string, error) {
+		conn := c.conns[worker%len(c.conns)]
+		data, stat, err := conn.Get(p)
 		if errors.Is(err, zk.ErrNoNode) {
 			return nil, nil
 		}
@@ -152,7 +164,7 @@ func (c *Client) get(ctx context.Context, prefixes []string) (map[string]string,
 		if stat.NumChildren == 0 {
 			return nil, nil
 		}
-		kids, _, err := c.conn.Children(p)
+		kids, _, err := conn.Children(p)
 		if errors.Is(err, zk.ErrNoNode) {
 			return nil, nil
 		}
@@ -188,14 +200,28 @@ func lostConn(err error) bool {
 	return errors.Is(err, zk.ErrNoServer) || errors.Is(err, zk.ErrConnectionClosed) || errors.Is(err, zk.ErrSessionExpired)
 }
 
-// auth adds the digest credentials to conn once; go-zookeeper resends them on reconnect.
-func (c *Client) auth(ctx context.Context, conn *zk.Conn) error {
+// authAll adds the digest credentials to every session of the pool, once.
+func (c *Client) authAll(ctx context.Context) error {
 	if c.cfg.Username == "" {
 		return nil
 	}
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
-	if c.authed && conn == c.conn {
+	for i, conn := range c.conns {
+		if c.authed[i] {
+			continue
+		}
+		if err := c.auth(ctx, conn); err != nil {
+			return err
+		}
+		c.authed[i] = true
+	}
+	return nil
+}
+
+// auth adds the digest credentials to conn; go-zookeeper resends them on every reconnect.
+func (c *Client) auth(ctx context.Context, conn *zk.Conn) error {
+	if c.cfg.Username == "" {
 		return nil
 	}
 	done := make(chan error, 1)
@@ -204,9 +230,6 @@ func (c *Client) auth(ctx context.Context, conn *zk.Conn) error {
 	case err := <-done:
 		if err != nil {
 			return c.wrap("auth as "+c.cfg.Username, "", err)
-		}
-		if conn == c.conn {
-			c.authed = true
 		}
 		return nil
 	case <-ctx.Done():
@@ -235,7 +258,7 @@ func (c *Client) wrap(op, path string, err error) error {
 	if path != "" {
 		where += " " + path
 	}
-	return fmt.Errorf("zookeeper %s: %s: %w: %w", c.node(c.conn), where, kind, err)
+	return fmt.Errorf("zookeeper %s: %s: %w: %w", c.node(c.conns[0]), where, kind, err)
 }
 
 // zkLogger routes go-zookeeper's chatter to slog at debug level.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +20,13 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// quiet keeps go-zookeeper's debug chatter out of test output.
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+// quiet keeps go-zookeeper's debug chatter out of test output (RECONF_TEST_DEBUG=1 shows it).
+var quiet = func() *slog.Logger {
+	if os.Getenv("RECONF_TEST_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}()
 
 // store is the test's own ZooKeeper client: it writes and deletes as a user of zkCli would.
 type store struct {

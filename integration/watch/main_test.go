@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // reconfBin is the real reconf binary, built once for the package by TestMain.
@@ -31,6 +33,13 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		// Every client and process waiter must be gone once the tests are.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "watch: leaked goroutines:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

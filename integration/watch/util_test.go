@@ -16,3 +16,9 @@ func inode(fi os.FileInfo) uint64 {
 	}
 	return 0
 }
+
+// readFileErr reads a file, returning the error.
+func readFileErr(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
+}

@@ -58,17 +58,22 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestRedisNodes(t *testing.T) {
-	o := backends.Options{ClientKey: "secret"}
-	ro, err := redisOptions("127.0.0.1:6380/4", o)
-	if err != nil || ro.Addr != "127.0.0.1:6380" || ro.DB != 4 || ro.Password != "secret" || ro.Network != "tcp" {
-		t.Errorf("host:port/db: %+v, %v", ro, err)
+	ros, err := redisOptions(backends.Options{Nodes: []string{"127.0.0.1:6380/4", "/run/redis.sock"}, ClientKey: "secret"})
+	if err != nil || len(ros) != 2 {
+		t.Fatalf("%v, %v", ros, err)
 	}
-	ro, err = redisOptions("/run/redis.sock", backends.Options{Password: "p", ClientKey: "k"})
-	if err != nil || ro.Network != "unix" || ro.Password != "p" {
-		t.Errorf("socket: %+v, %v", ro, err)
+	if r := ros[0]; r.Addr != "127.0.0.1:6380" || r.DB != 4 || r.Password != "secret" || r.Network != "tcp" || r.TLSConfig != nil {
+		t.Errorf("host:port/db: %+v", r)
 	}
-	if _, err := redisOptions("h:1/x", o); !errors.Is(err, backends.ErrConfig) {
-		t.Errorf("bad db: %v", err)
+	if r := ros[1]; r.Network != "unix" || r.Addr != "/run/redis.sock" {
+		t.Errorf("socket: %+v", r)
+	}
+	ros, err = redisOptions(backends.Options{Password: "p", ClientKey: "k", ClientInsecure: true})
+	if err != nil || ros[0].Password != "p" || ros[0].TLSConfig == nil || !ros[0].TLSConfig.InsecureSkipVerify {
+		t.Errorf("password and TLS: %+v, %v", ros, err)
+	}
+	if _, err := redisOptions(backends.Options{Nodes: []string{"redis://h:1/x"}}); !errors.Is(err, backends.ErrConfig) {
+		t.Errorf("bad url: %v", err)
 	}
 	if k := redisKey("/services/web/a", ":"); k != "services:web:a" {
 		t.Errorf("redisKey = %q", k)

@@ -2,14 +2,16 @@ package register
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/reconf/reconf/backends"
-	"github.com/reconf/reconf/discovery"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/reconf/reconf/backends"
+	redisbackend "github.com/reconf/reconf/backends/redis"
+	"github.com/reconf/reconf/discovery"
 )
 
 // redisStore keeps the instance as a key with an expiry of TTL, pushed back each interval.
@@ -22,26 +24,6 @@ type redisStore struct {
 
 var _ store = (*redisStore)(nil)
 
-// redisOptions reads a node as confd does: "host:port", "host:port/db", or a unix socket path.
-func redisOptions(node string, o backends.Options) (*redis.Options, error) {
-	ro := &redis.Options{Network: "tcp", Addr: node, DialTimeout: o.Dial(), ReadTimeout: o.Request(), WriteTimeout: o.Request()}
-	if strings.HasPrefix(node, "/") {
-		ro.Network = "unix"
-	} else if host, db, ok := strings.Cut(node, "/"); ok {
-		n, err := strconv.Atoi(db)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("%w: redis node %q: bad db number", backends.ErrConfig, node)
-		}
-		ro.Addr, ro.DB = host, n
-	}
-	ro.Username = o.Username
-	ro.Password = o.Password
-	if ro.Password == "" {
-		ro.Password = o.ClientKey // confd's spelling of the redis password
-	}
-	return ro, nil
-}
-
 // redisKey maps a '/'-separated key to the store's, as the redis backend reads it.
 func redisKey(key, sep string) string {
 	if sep == "" || sep == "/" {
@@ -50,20 +32,51 @@ func redisKey(key, sep string) string {
 	return strings.ReplaceAll(strings.TrimPrefix(key, "/"), "/", sep)
 }
 
-func newRedis(c Config) (*redisStore, error) {
-	o := c.Options
-	nodes := nodesOr(o.Nodes, "127.0.0.1:6379")
-	var cli *redis.Client
-	for i, n := range nodes { // the first node that answers, as confd does; else the last
-		ro, err := redisOptions(n, o)
-		if err != nil {
+// redisOptions reads nodes, credentials and TLS as the redis backend does (confd's
+// host:port[/db], socket paths, redis:// URLs; -client-key is the password unless
+// -client-cert is set), one client option set per node.
+func redisOptions(o backends.Options) ([]*redis.Options, error) {
+	rc, err := redisbackend.FromOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	var tlsCfg *tls.Config
+	if rc.TLS {
+		to := o
+		if to.ClientCert == "" {
+			to.ClientKey = "" // the password, not a key file
+		}
+		if tlsCfg, err = tlsConfig(to); err != nil {
 			return nil, err
 		}
+		if tlsCfg == nil {
+			tlsCfg = &tls.Config{}
+		}
+		tlsCfg.MinVersion = tls.VersionTLS12
+	}
+	out := make([]*redis.Options, 0, len(rc.Nodes))
+	for _, n := range rc.Nodes {
+		out = append(out, &redis.Options{
+			Network: n.Network, Addr: n.Addr, DB: n.DB, Username: rc.Username, Password: rc.Password,
+			TLSConfig: tlsCfg, DialTimeout: o.Dial(), ReadTimeout: o.Request(), WriteTimeout: o.Request(),
+		})
+	}
+	return out, nil
+}
+
+func newRedis(c Config) (*redisStore, error) {
+	o := c.Options
+	opts, err := redisOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	var cli *redis.Client
+	for i, ro := range opts { // the first node that answers, as confd does; else the last
 		cand := redis.NewClient(ro)
 		ctx, cancel := context.WithTimeout(context.Background(), o.Dial())
-		err = cand.Ping(ctx).Err()
+		err := cand.Ping(ctx).Err()
 		cancel()
-		if err == nil || i == len(nodes)-1 {
+		if err == nil || i == len(opts)-1 {
 			cli = cand
 			break
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/reconf/reconf/backends"
 	_ "github.com/reconf/reconf/backends/consul"
 	_ "github.com/reconf/reconf/backends/etcd"
+	_ "github.com/reconf/reconf/backends/redis"
 	_ "github.com/reconf/reconf/backends/zookeeper"
 	"github.com/reconf/reconf/discovery"
 	"github.com/reconf/reconf/internal/testservers"
@@ -28,8 +29,6 @@ type storeCase struct {
 	backend string
 	start   func(testing.TB) *testservers.Server
 	ttl     time.Duration // ZooKeeper cannot go below 2×tickTime (4s)
-	// newBackend reads the store for discovery; nil means backends.New(backend, …).
-	newBackend func(t *testing.T, addr string) backends.Backend
 }
 
 func storeCases() []storeCase {
@@ -37,7 +36,7 @@ func storeCases() []storeCase {
 		{backend: "etcd", start: testservers.Etcd, ttl: 2 * time.Second},
 		{backend: "consul", start: testservers.Consul, ttl: 2 * time.Second},
 		{backend: "zookeeper", start: testservers.ZooKeeper, ttl: 4 * time.Second},
-		{backend: "redis", start: testservers.Redis, ttl: 2 * time.Second, newBackend: newRedisReader},
+		{backend: "redis", start: testservers.Redis, ttl: 2 * time.Second},
 	}
 }
 
@@ -103,15 +102,9 @@ func waitFor(t *testing.T, d *discovery.Discovery, id string, want bool, within 
 
 func testStore(t *testing.T, sc storeCase) {
 	srv := sc.start(t)
-	var b backends.Backend
-	if sc.newBackend != nil {
-		b = sc.newBackend(t, srv.Addr)
-	} else {
-		var err error
-		b, err = backends.New(sc.backend, backends.Options{Nodes: []string{srv.Addr}})
-		if err != nil {
-			t.Fatal(err)
-		}
+	b, err := backends.New(sc.backend, backends.Options{Nodes: []string{srv.Addr}})
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
 	d := discovery.New(b, discovery.Config{})
@@ -206,6 +199,29 @@ func testStore(t *testing.T, sc storeCase) {
 	// Deregistering what is not there is not an error.
 	if err := Run(context.Background(), dc, log); err != nil {
 		t.Fatalf("deregister again: %v", err)
+	}
+
+	// The store restarts (Redis and the Consul dev agent lose everything; etcd and ZooKeeper
+	// keep it): the registrar puts its instance back by itself.
+	for i, a := range helperArgs {
+		if a == "web-3" {
+			helperArgs[i] = "web-4"
+		}
+	}
+	cmd = startHelper(t, helperArgs)
+	waitFor(t, d, "web-4", true, 10*time.Second, "fourth registered")
+	srv.Stop(t)
+	srv.Start(t)
+	took = waitFor(t, d, "web-4", true, 30*time.Second, "back after the store restarted")
+	t.Logf("%s: instance present %v after the store came back", sc.backend, took.Round(time.Millisecond))
+	if sc.backend == "redis" || sc.backend == "consul" {
+		// Make sure it is really there again, not a stale read.
+		time.Sleep(2 * interval)
+		waitFor(t, d, "web-4", true, time.Second, "still there")
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("helper after SIGTERM: %v", err)
 	}
 }
 

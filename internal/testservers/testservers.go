@@ -55,6 +55,7 @@ type spec struct {
 	setup   func(dir string, ports map[string]int) error    // optional: write config files
 	ready   func(ctx context.Context, s *Server) error      // one readiness probe
 	timeout time.Duration                                   // readiness deadline
+	env     []string                                        // extra environment, KEY=value
 }
 
 // PID returns the pid of the running process, or 0 when the server is stopped.
@@ -116,6 +117,9 @@ func (s *Server) start() error {
 	fmt.Fprintf(lf, "=== %s %s %s\n", time.Now().Format(time.RFC3339Nano), s.spec.binary, strings.Join(args, " "))
 	cmd := exec.Command(s.spec.binary, args...)
 	cmd.Dir = s.Dir
+	if len(s.spec.env) > 0 {
+		cmd.Env = append(os.Environ(), s.spec.env...)
+	}
 	cmd.Stdout, cmd.Stderr = lf, lf
 	// Own process group so signals reach the whole server; die with the test binary.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

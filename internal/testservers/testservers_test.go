@@ -3,13 +3,20 @@ package testservers
 import (
 	"context"
 	"net"
+	"os"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv("TESTSERVERS_FAKE") != "" {
+		fakeServer()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // TestServers starts each server, stops it, checks it is gone, and starts it again on the same
 // address. One server at a time: they share two cores with everyone else.
