@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 all: build
 
 build:
-	$(GO) build -o bin/reconf ./cmd/reconf
+	$(GO) build -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev) -X main.commit=$$(git rev-parse HEAD 2>/dev/null)" -o bin/reconf ./cmd/reconf
 
 run: build
 	./examples/run-default.sh

@@ -11,11 +11,12 @@ import (
 
 // manPage describes reconf beyond its flags; the OPTIONS section comes from newFlagSet.
 func manPage() manpage.Page {
+	v, _ := buildVersion()
 	return manpage.Page{
 		Name:    "reconf",
 		Section: "1",
 		Date:    time.Now().UTC().Format("2006-01-02"),
-		Version: versionString(),
+		Version: v,
 		Summary: "keep configuration files in step with a key-value store",
 		Synopsis: []string{
 			"[\\fIflags\\fR]",
