@@ -5,6 +5,8 @@
 // progress requests.
 //
 // Options it reads: Nodes (default 127.0.0.1:2379 or $ETCDCTL_PEERS; a scheme is added when
-// missing, https when TLS is configured), SRVDomain/SRVRecord with Scheme, BasicAuth, Username,
+// missing, https when TLS is configured), SRVDomain/SRVRecord with Scheme (confd's record
+// _<backend>._tcp.<domain> first, then etcd's own _etcd-client-ssl._tcp and _etcd-client._tcp;
+// each target becomes <scheme>://host:port), BasicAuth, Username,
 // Password, ClientCert, ClientKey, ClientCAKeys, ClientInsecure, DialTimeout, RequestTimeout.
 package etcd

@@ -76,6 +76,10 @@ func (s *consulStore) Register(ctx context.Context) error {
 func (s *consulStore) ttl(ctx context.Context, output, status string) error {
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	if err := s.agent.UpdateTTLOpts(s.checkID, output, status, q); err != nil {
+		var se api.StatusError
+		if errors.As(err, &se) { // the agent answered: it no longer knows the check
+			return fmt.Errorf("consul: update check %s: %w: %w", s.checkID, errGone, err)
+		}
 		return fmt.Errorf("consul: update check %s: %w", s.checkID, err)
 	}
 	return nil

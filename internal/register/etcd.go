@@ -8,9 +8,11 @@ import (
 	"math"
 	"strings"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/reconf/reconf/backends"
 	"github.com/reconf/reconf/discovery"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
 
@@ -95,6 +97,9 @@ func (e *etcdStore) Refresh(ctx context.Context) error {
 	ctx, cancel := e.req(ctx)
 	defer cancel()
 	if _, err := e.cli.KeepAliveOnce(ctx, e.lease); err != nil {
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			return fmt.Errorf("etcd: keep-alive %s: %w: %w", e.key, errGone, err)
+		}
 		return fmt.Errorf("etcd: keep-alive %s: %w", e.key, err)
 	}
 	r, err := e.cli.Get(ctx, e.key, clientv3.WithCountOnly())

@@ -2,6 +2,7 @@ package register
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -10,8 +11,9 @@ import (
 type store interface {
 	// Register makes the instance visible (creating or replacing it) with its TTL.
 	Register(ctx context.Context) error
-	// Refresh keeps a registered instance alive; an error (the lease, session or key was lost,
-	// or the store did not answer) makes the loop register again.
+	// Refresh keeps a registered instance alive. An error wrapping errGone (the lease, session,
+	// key or check was lost) makes the loop register again; any other error (the store did not
+	// answer) is retried next round while the TTL still runs.
 	Refresh(ctx context.Context) error
 	// Down hides the instance after its check failed: the key is removed (Consul: the TTL
 	// check is failed).
@@ -67,13 +69,15 @@ func (s *state) step(ctx context.Context, st store, check Check, cfg loopConfig)
 		}
 		s.registered = false
 	case s.registered:
-		if err := st.Refresh(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			cfg.Log.Warn("keep-alive failed; registering again", "err", err)
+		err := st.Refresh(ctx)
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, errGone):
+			cfg.Log.Warn("instance lost its registration; registering again", "err", err)
 			s.registered = false
 			s.register(ctx, st, cfg)
+		default: // the store did not answer: the TTL still runs, try again next round
+			cfg.Log.Warn("keep-alive failed; retrying", "err", err)
 		}
 	case s.failures == 0:
 		s.register(ctx, st, cfg)

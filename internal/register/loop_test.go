@@ -82,7 +82,13 @@ func TestStepStateMachine(t *testing.T) {
 		}
 	}
 
-	// A lost lease or session (Refresh fails) registers again at once.
+	// A store that does not answer a keep-alive: the TTL still runs, retry next round.
+	f.refreshErr = errors.New("request timed out")
+	s.step(ctx, f, check, cfg)
+	if got := f.take(); got != "refresh" || !s.registered {
+		t.Fatalf("transient keep-alive error: calls %q, registered=%v", got, s.registered)
+	}
+	// A lost lease or session (Refresh says errGone) registers again at once.
 	f.refreshErr = errGone
 	s.step(ctx, f, check, cfg)
 	if got := f.take(); got != "refresh register" || !s.registered {
