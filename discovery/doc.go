@@ -19,6 +19,8 @@
 // value): one bad key never fails the render. Datacenters exist only on Consul; asking for one
 // on the key convention is an error.
 //
-// Watch tells the caller when the answer may have changed: the backend's own watch on the
-// services prefix, or polling where the backend cannot watch.
+// Watch tells the runner when an answer may have changed, once a template has asked for
+// services at all: on Consul one blocking query per service the templates asked for (plus a
+// slow poll as a safety net); elsewhere the backend's own watch on the services prefix, or
+// polling where the backend cannot watch.
 package discovery

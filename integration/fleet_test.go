@@ -123,6 +123,7 @@ type load struct {
 	last    map[string]time.Time
 	count   map[string]int
 	cancel  context.CancelFunc
+	client  *http.Client
 	done    sync.WaitGroup
 	started time.Time
 	ended   time.Time
@@ -136,6 +137,7 @@ func startLoad(url string, rate, workers int, limit time.Duration) *load {
 		Timeout:   5 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: workers, IdleConnTimeout: 30 * time.Second},
 	}
+	l.client = client
 	l.started = time.Now()
 	every := time.Duration(workers) * time.Second / time.Duration(rate)
 	for i := range workers {
@@ -198,7 +200,10 @@ func (l *load) one(ctx context.Context, client *http.Client) {
 func (l *load) stop() {
 	l.cancel()
 	l.done.Wait()
-	l.ended = time.Now()
+	if l.ended.IsZero() {
+		l.ended = time.Now()
+	}
+	l.client.CloseIdleConnections()
 }
 
 // seen returns when id first answered through the proxy (zero if never).
@@ -221,6 +226,7 @@ func (l *load) summary() (total int, fails []string, rate float64) {
 // probe sends n requests and returns the ids that answered.
 func probe(url string, n int) (map[string]int, error) {
 	client := &http.Client{Timeout: 2 * time.Second}
+	defer client.CloseIdleConnections()
 	out := map[string]int{}
 	for range n {
 		resp, err := client.Get(url)

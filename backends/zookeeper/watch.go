@@ -29,7 +29,7 @@ func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- st
 		return err
 	}
 	q := &eventQueue{ready: make(chan struct{}, 1)}
-	conn, ec, err := dial(c.cfg, q.push)
+	ss, err := dial(c.cfg, q.push)
 	for attempt := 0; err != nil; attempt++ {
 		c.cfg.Logger.Warn("zookeeper watch: connect failed", "err", err)
 		select {
@@ -37,9 +37,10 @@ func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- st
 			return ctx.Err()
 		case <-time.After(backends.Backoff(attempt, backoffBase, backoffMax)):
 		}
-		conn, ec, err = dial(c.cfg, q.push)
+		ss, err = dial(c.cfg, q.push)
 	}
-	defer closeConn(conn, ec)
+	defer ss.close()
+	conn := ss.conn
 	w := &watch{c: c, conn: conn, roots: backends.Dedupe(prefixes), q: q, known: map[string]bool{}}
 	return w.run(ctx, changed)
 }
@@ -61,7 +62,8 @@ func (w *watch) run(ctx context.Context, changed chan<- struct{}) error {
 		armedSession int64 // session the current watches live in
 		needArm      = true
 		hadSession   bool
-		signal       bool // a signal is owed once the watches are armed
+		hadArmed     bool // watches were armed once: a later re-arm owes a signal
+		signal       bool // a change was seen: signal once its watches are re-armed
 		attempt      int
 		retry        <-chan time.Time
 	)
@@ -69,7 +71,9 @@ func (w *watch) run(ctx context.Context, changed chan<- struct{}) error {
 		if needArm && retry == nil && w.conn.State() == zk.StateHasSession {
 			err := w.armAll(ctx)
 			if err == nil {
-				needArm, attempt = false, 0
+				// Changes between losing the old watches and arming these were not seen.
+				signal = signal || hadArmed
+				needArm, attempt, hadArmed = false, 0, true
 				armedSession = w.conn.SessionID()
 				log.Debug("zookeeper watches armed", "nodes", w.count())
 			} else if ctx.Err() == nil {
@@ -97,8 +101,10 @@ func (w *watch) run(ctx context.Context, changed chan<- struct{}) error {
 					continue
 				}
 				if hadSession {
+					// Signal now, armed or not: the caller re-reads at once, and a re-arm
+					// that follows signals again.
 					log.Info("zookeeper watch: reconnected", "server", ev.Server)
-					signal = true
+					backends.Notify(changed)
 				}
 				hadSession = true
 				if w.conn.SessionID() != armedSession {

@@ -212,20 +212,20 @@ func TestDigestAuth(t *testing.T) {
 // sessions records the session id and password of every connection a client makes.
 type sessions struct {
 	mu   sync.Mutex
-	seen []session
+	seen []zkSession
 }
 
-type session struct {
+type zkSession struct {
 	id     int64
 	passwd []byte
 }
 
 func (s *sessions) wrap(c net.Conn) net.Conn { return &sniffer{Conn: c, s: s} }
 
-func (s *sessions) all() []session {
+func (s *sessions) all() []zkSession {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]session(nil), s.seen...)
+	return append([]zkSession(nil), s.seen...)
 }
 
 // sniffer parses the first packet the server sends on a connection: the connect response
@@ -250,7 +250,7 @@ func (f *sniffer) Read(p []byte) (int, error) {
 					pl := int(binary.BigEndian.Uint32(body[16:20]))
 					if id != 0 && len(body) >= 20+pl {
 						f.s.mu.Lock()
-						f.s.seen = append(f.s.seen, session{id, bytes.Clone(body[20 : 20+pl])})
+						f.s.seen = append(f.s.seen, zkSession{id, bytes.Clone(body[20 : 20+pl])})
 						f.s.mu.Unlock()
 					}
 				}
@@ -262,7 +262,7 @@ func (f *sniffer) Read(p []byte) (int, error) {
 
 // closeSession ends a session from outside, as the server does when it expires one: it
 // attaches to the session with its id and password and sends closeSession.
-func closeSession(t *testing.T, addr string, s session) {
+func closeSession(t *testing.T, addr string, s zkSession) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -318,11 +318,15 @@ func TestWatchSessionExpiry(t *testing.T) {
 	}
 	mine := map[int64]bool{} // the sessions Get uses
 	for _, conn := range c.conns {
+		deadline := time.Now().Add(10 * time.Second)
+		for conn.SessionID() == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		mine[conn.SessionID()] = true
 	}
 	w := startWatch(t, c, "/exp")
 	w.armed(t, st, "/exp/k")
-	var watchSession session
+	var watchSession zkSession
 	for _, s := range rec.all() {
 		if !mine[s.id] {
 			watchSession = s
@@ -408,5 +412,32 @@ func waitStopped(t *testing.T, pid int) {
 			t.Fatalf("pid %d not stopped 5s after SIGSTOP: %s", pid, b)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Cancelling a watch whose server froze returns promptly and leaves no goroutine (go-zookeeper's
+// own Close would wait for the frozen server).
+func TestWatchCancelFrozenServer(t *testing.T) {
+	srv := testservers.ZooKeeper(t)
+	st := newStore(t, srv.Addr)
+	c := newClient(t, srv.Addr)
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watching{changed: make(chan struct{}, 1), done: make(chan error, 1)}
+	go func() { w.done <- c.Watch(ctx, []string{"/frozen"}, w.changed) }()
+	w.armed(t, st, "/frozen/k")
+	srv.Pause(t)
+	waitStopped(t, srv.PID())
+	defer srv.Resume(t)
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-w.done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Watch returned %v, want context.Canceled", err)
+		}
+		t.Logf("Watch returned %v after cancel", time.Since(start).Round(time.Millisecond))
+	case <-time.After(3 * time.Second):
+		t.Fatal("Watch did not return within 3s of cancel with the server frozen")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -30,8 +29,8 @@ func init() {
 // Client reads (and watches) a ZooKeeper ensemble. It is safe for concurrent use.
 type Client struct {
 	cfg   Config
-	conns []*zk.Conn // Config.Sessions sessions; Get spreads its reads over them
-	ecs   []<-chan zk.Event
+	sess  []*session // Config.Sessions sessions; Get spreads its reads over them
+	conns []*zk.Conn // sess[i].conn
 
 	authMu sync.Mutex
 	authed []bool // per conns[i]
@@ -53,64 +52,22 @@ func New(cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
 	c := &Client{cfg: cfg, authed: make([]bool, cfg.Sessions)}
 	for range cfg.Sessions {
-		conn, ec, err := dial(cfg, nil)
+		ss, err := dial(cfg, nil)
 		if err != nil {
 			c.Close()
 			return nil, err
 		}
-		c.conns, c.ecs = append(c.conns, conn), append(c.ecs, ec)
+		c.sess, c.conns = append(c.sess, ss), append(c.conns, ss.conn)
 	}
 	return c, nil
 }
 
-// dial opens a connection (a session is negotiated in the background). cb, if not nil,
-// receives every session and watch event; it must not block.
-func dial(cfg Config, cb zk.EventCallback) (*zk.Conn, <-chan zk.Event, error) {
-	dialer := func(network, addr string, _ time.Duration) (net.Conn, error) {
-		conn, err := net.DialTimeout(network, addr, cfg.DialTimeout)
-		if err == nil && cfg.wrapConn != nil {
-			conn = cfg.wrapConn(conn)
-		}
-		return conn, err
-	}
-	if cb == nil {
-		cb = func(zk.Event) {}
-	}
-	conn, ec, err := zk.Connect(cfg.Nodes, cfg.SessionTimeout,
-		zk.WithLogger(zkLogger{cfg.Logger}),
-		zk.WithLogInfo(false),
-		zk.WithDialer(dialer),
-		zk.WithEventCallback(cb))
-	if err != nil {
-		return nil, nil, fmt.Errorf("zookeeper %s: %w: %w", strings.Join(cfg.Nodes, ","), backends.ErrUnavailable, err)
-	}
-	return conn, ec, nil
-}
-
-// closeConn closes conn and waits (bounded) until its goroutines have finished, which they
-// show by closing ec.
-func closeConn(conn *zk.Conn, ec <-chan zk.Event) {
-	conn.Close()
-	t := time.NewTimer(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case _, ok := <-ec:
-			if !ok {
-				return
-			}
-		case <-t.C:
-			return
-		}
-	}
-}
-
-// Close ends the session. It is safe to call more than once.
+// Close ends the sessions. It is safe to call more than once.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		var wg sync.WaitGroup
-		for i := range c.conns {
-			wg.Go(func() { closeConn(c.conns[i], c.ecs[i]) })
+		for _, ss := range c.sess {
+			wg.Go(ss.close)
 		}
 		wg.Wait()
 	})

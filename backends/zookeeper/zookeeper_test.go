@@ -31,18 +31,16 @@ var quiet = func() *slog.Logger {
 // store is the test's own ZooKeeper client: it writes and deletes as a user of zkCli would.
 type store struct {
 	conn *zk.Conn
-	ec   <-chan zk.Event
 }
 
 func newStore(t testing.TB, addr string) *store {
 	t.Helper()
-	conn, ec, err := zk.Connect([]string{addr}, 10*time.Second, zk.WithLogger(zkLogger{quiet}), zk.WithLogInfo(false))
+	ss, err := dial(Config{Nodes: []string{addr}, Logger: quiet}.withDefaults(), nil)
 	if err != nil {
 		t.Fatalf("connect %s: %v", addr, err)
 	}
-	s := &store{conn: conn, ec: ec}
-	t.Cleanup(func() { closeConn(conn, ec) })
-	return s
+	t.Cleanup(ss.close)
+	return &store{conn: ss.conn}
 }
 
 // retry runs op until it succeeds or fails with something other than a lost connection

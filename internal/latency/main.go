@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -22,7 +23,17 @@ type row struct {
 	Reloads               int
 	StartTook             time.Duration
 	RSSMiB                float64
-	Err                   string
+	// with 50,000 unrelated keys in the store
+	NoiseP50, NoiseP95 time.Duration
+	// -onetime runs of the reconf binary (zero when skipped)
+	Onetime onetimeFigures
+	Err     string
+}
+
+// params are what the parent passes to each child.
+type params struct {
+	n, burst, k, runs, noise int
+	bin                      string
 }
 
 func main() {
@@ -31,8 +42,16 @@ func main() {
 	k := flag.Int("resources", 50, "resources for the start measurement")
 	only := flag.String("backends", "", "comma-separated backends to measure (default: all)")
 	verbose := flag.Bool("v", false, "show the runner's log (warnings and up)")
+	runs := flag.Int("runs", 5, "runs of each -onetime scenario (the median is reported)")
+	noise := flag.Int("noise", 50_000, "unrelated keys in the store for the second latency measurement")
+	quick := flag.Bool("quick", os.Getenv("RECONF_BENCH_QUICK") != "", "fewer writes and runs (also $RECONF_BENCH_QUICK)")
+	bin := flag.String("bin", "", "the reconf binary for the -onetime scenarios (default: go build ./cmd/reconf; \"none\" skips them)")
 	child := flag.Bool("child", false, "measure the one backend named by -backends and print JSON (used internally)")
 	flag.Parse()
+	if *quick {
+		*n, *burst, *runs = min(*n, 60), min(*burst, 300), min(*runs, 3)
+	}
+	pa := params{n: *n, burst: *burst, k: *k, runs: *runs, noise: *noise, bin: *bin}
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if *verbose {
@@ -42,7 +61,7 @@ func main() {
 	if *child {
 		for _, t := range targets {
 			if t.name == *only {
-				_ = json.NewEncoder(os.Stdout).Encode(measure(t, *n, *burst, *k, log))
+				_ = json.NewEncoder(os.Stdout).Encode(measure(t, pa, log))
 				return
 			}
 		}
@@ -55,6 +74,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "latency:", err)
 		os.Exit(1)
 	}
+	if pa.bin == "" {
+		fmt.Fprintln(os.Stderr, "building reconf…")
+		b, cleanup, err := buildReconf()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "latency:", err)
+			os.Exit(1)
+		}
+		defer cleanup()
+		pa.bin = b
+	}
 	var rows []row
 	failed := false
 	for _, t := range targets {
@@ -62,8 +91,9 @@ func main() {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "measuring %s…\n", t.name)
-		args := []string{"-child", "-backends", t.name, "-n", strconv.Itoa(*n), "-burst", strconv.Itoa(*burst),
-			"-resources", strconv.Itoa(*k), "-v=" + strconv.FormatBool(*verbose)}
+		args := []string{"-child", "-backends", t.name, "-n", strconv.Itoa(pa.n), "-burst", strconv.Itoa(pa.burst),
+			"-resources", strconv.Itoa(pa.k), "-runs", strconv.Itoa(pa.runs), "-noise", strconv.Itoa(pa.noise),
+			"-bin", pa.bin, "-v=" + strconv.FormatBool(*verbose)}
 		cmd := exec.Command(self, args...)
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
@@ -77,14 +107,15 @@ func main() {
 		failed = failed || r.Err != ""
 		rows = append(rows, r)
 	}
-	print(rows, *n, *burst, *k)
+	print(rows, pa)
+	printTargets(rows, pa)
 	if failed {
-		os.Exit(1)
+		os.Exit(1) // a MISS is a figure, not a failure; only errors fail the run
 	}
 }
 
 // measure runs the three measurements on one backend; a failure is reported in the row.
-func measure(t target, n, burst, k int, log *slog.Logger) (r row) {
+func measure(t target, pa params, log *slog.Logger) (r row) {
 	r.Name = t.name
 	tb := &fakeTB{name: t.name}
 	defer tb.close()
@@ -99,19 +130,30 @@ func measure(t target, n, burst, k int, log *slog.Logger) (r row) {
 	}()
 	b, w := t.start(tb)
 	defer w.close()
-	lat := measureLatency(tb, b, w, n, log)
+	lat := measureLatency(tb, b, w, pa.n, log)
 	r.P50, r.P95, r.P99, r.Max = lat.p50, lat.p95, lat.p99, lat.max
-	bu := measureBurst(tb, b, w, burst, log)
+	bu := measureBurst(tb, b, w, pa.burst, log)
 	r.BurstPuts, r.BurstFinal, r.Reloads = bu.writes, bu.final, bu.reloads
-	st := measureStart(tb, b, w, k, log)
+	st := measureStart(tb, b, w, pa.k, log)
 	r.StartTook, r.RSSMiB = st.took, st.rssMB
+	if pa.noise > 0 {
+		if err := w.load(context.Background(), dataset("/noise", pa.noise, 100)); err != nil {
+			tb.Fatalf("load /noise: %v", err)
+		}
+		lat = measureLatency(tb, b, w, pa.n, log)
+		r.NoiseP50, r.NoiseP95 = lat.p50, lat.p95
+	}
+	if pa.bin != "none" {
+		r.Onetime = measureOnetime(tb, w, pa.bin, pa.runs)
+	}
 	if tb.Failed() && r.Err == "" {
 		r.Err = "errors logged above"
 	}
 	return r
 }
 
-func print(rows []row, n, burst, k int) {
+func print(rows []row, pa params) {
+	n, burst, k := pa.n, pa.burst, pa.k
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "backend\tp50\tp95\tp99\tmax\tburst puts\tburst→final\treloads\tstart %d res\tRSS MiB\t\n", k)
 	for _, r := range rows {

@@ -28,6 +28,10 @@ import (
 // writer puts keys into a store the way an operator's client would.
 type writer interface {
 	put(ctx context.Context, key, value string) error
+	// load writes many keys fast, batched as each store allows (see load.go).
+	load(ctx context.Context, kvs []kvPair) error
+	// args are the reconf flags that select this store (-backend, -node or -file).
+	args() []string
 	close()
 }
 
@@ -107,7 +111,10 @@ func (w *fileWriter) close() {}
 
 // ---- etcd
 
-type etcdWriter struct{ c *clientv3.Client }
+type etcdWriter struct {
+	c    *clientv3.Client
+	addr string
+}
 
 func startEtcd(tb *fakeTB) (backends.Backend, writer) {
 	srv := testservers.Etcd(tb)
@@ -115,7 +122,7 @@ func startEtcd(tb *fakeTB) (backends.Backend, writer) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return newBackend(tb, "etcd", backends.Options{Nodes: []string{srv.Addr}}), etcdWriter{c}
+	return newBackend(tb, "etcd", backends.Options{Nodes: []string{srv.Addr}}), etcdWriter{c, srv.Addr}
 }
 
 func (w etcdWriter) put(ctx context.Context, key, value string) error {
@@ -126,7 +133,11 @@ func (w etcdWriter) close() { _ = w.c.Close() }
 
 // ---- consul
 
-type consulWriter struct{ kv *consulapi.KV }
+type consulWriter struct {
+	c    *consulapi.Client
+	kv   *consulapi.KV
+	addr string
+}
 
 func startConsul(tb *fakeTB) (backends.Backend, writer) {
 	srv := testservers.Consul(tb)
@@ -134,7 +145,7 @@ func startConsul(tb *fakeTB) (backends.Backend, writer) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return newBackend(tb, "consul", backends.Options{Nodes: []string{srv.Addr}}), consulWriter{c.KV()}
+	return newBackend(tb, "consul", backends.Options{Nodes: []string{srv.Addr}}), consulWriter{c, c.KV(), srv.Addr}
 }
 
 func (w consulWriter) put(ctx context.Context, key, value string) error {
@@ -146,7 +157,10 @@ func (w consulWriter) close() {}
 
 // ---- zookeeper
 
-type zkWriter struct{ c *zk.Conn }
+type zkWriter struct {
+	c    *zk.Conn
+	addr string
+}
 
 func startZooKeeper(tb *fakeTB) (backends.Backend, writer) {
 	srv := testservers.ZooKeeper(tb)
@@ -154,7 +168,7 @@ func startZooKeeper(tb *fakeTB) (backends.Backend, writer) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return newBackend(tb, "zookeeper", backends.Options{Nodes: []string{srv.Addr}}), zkWriter{c}
+	return newBackend(tb, "zookeeper", backends.Options{Nodes: []string{srv.Addr}}), zkWriter{c, srv.Addr}
 }
 
 type nopLogger struct{}
@@ -182,12 +196,15 @@ func (w zkWriter) close() { w.c.Close() }
 
 // ---- redis (keys as confd stores them: the path itself, '/' separator)
 
-type redisWriter struct{ c *goredis.Client }
+type redisWriter struct {
+	c    *goredis.Client
+	addr string
+}
 
 func startRedis(tb *fakeTB) (backends.Backend, writer) {
 	srv := testservers.Redis(tb)
 	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
-	return newBackend(tb, "redis", backends.Options{Nodes: []string{srv.Addr}}), redisWriter{c}
+	return newBackend(tb, "redis", backends.Options{Nodes: []string{srv.Addr}}), redisWriter{c, srv.Addr}
 }
 
 func (w redisWriter) put(ctx context.Context, key, value string) error {

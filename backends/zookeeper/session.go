@@ -1,0 +1,122 @@
+package zookeeper
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/reconf/reconf/backends"
+)
+
+// session is one go-zookeeper connection with the sockets it dialed, so that close can cut
+// them: go-zookeeper's own Close cannot interrupt a dial or a handshake with a server that
+// accepted the connection but does not answer (it waits up to ten receive timeouts).
+type session struct {
+	conn *zk.Conn
+	ec   <-chan zk.Event
+
+	ctx    context.Context // cancelled by close: ends a dial in progress
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	socks  map[net.Conn]struct{}
+}
+
+// dial opens a connection (a session is negotiated in the background). cb, if not nil,
+// receives every session and watch event; it must not block.
+func dial(cfg Config, cb zk.EventCallback) (*session, error) {
+	s := &session{socks: map[net.Conn]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	dialer := func(network, addr string, _ time.Duration) (net.Conn, error) {
+		d := net.Dialer{Timeout: cfg.DialTimeout}
+		conn, err := d.DialContext(s.ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.wrapConn != nil {
+			conn = cfg.wrapConn(conn)
+		}
+		s.mu.Lock()
+		s.socks[conn] = struct{}{}
+		s.mu.Unlock()
+		return &trackedConn{Conn: conn, s: s}, nil
+	}
+	if cb == nil {
+		cb = func(zk.Event) {}
+	}
+	conn, ec, err := zk.Connect(cfg.Nodes, cfg.SessionTimeout,
+		zk.WithLogger(zkLogger{cfg.Logger}),
+		zk.WithLogInfo(false),
+		zk.WithDialer(dialer),
+		zk.WithEventCallback(cb))
+	if err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("zookeeper %s: %w: %w", strings.Join(cfg.Nodes, ","), backends.ErrUnavailable, err)
+	}
+	s.conn, s.ec = conn, ec
+	return s, nil
+}
+
+// close ends the session and waits until go-zookeeper's goroutines are gone (they close ec
+// last). A healthy connection gets closeGrace to send closeSession, so that the server drops
+// the session at once; after that the sockets are cut. It gives up after closeMax.
+func (s *session) close() {
+	const (
+		closeGrace = 250 * time.Millisecond
+		closeMax   = 5 * time.Second
+	)
+	closed := make(chan struct{})
+	go func() { s.conn.Close(); close(closed) }()
+	grace := time.NewTimer(closeGrace)
+	defer grace.Stop()
+	limit := time.NewTimer(closeMax)
+	defer limit.Stop()
+	var cut <-chan time.Time
+	ec := s.ec
+	for ec != nil || closed != nil {
+		select {
+		case _, ok := <-ec:
+			if !ok {
+				ec = nil
+			}
+		case <-closed:
+			closed = nil
+		case <-grace.C:
+			s.cancel()
+			t := time.NewTicker(50 * time.Millisecond)
+			defer t.Stop()
+			cut = t.C
+			s.cutSockets()
+		case <-cut:
+			s.cutSockets() // a reconnect may have dialed again
+		case <-limit.C:
+			return
+		}
+	}
+	s.cancel()
+}
+
+func (s *session) cutSockets() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.socks {
+		c.Close()
+	}
+}
+
+// trackedConn forgets itself when closed.
+type trackedConn struct {
+	net.Conn
+	s *session
+}
+
+func (t *trackedConn) Close() error {
+	t.s.mu.Lock()
+	delete(t.s.socks, t.Conn)
+	t.s.mu.Unlock()
+	return t.Conn.Close()
+}

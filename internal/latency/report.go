@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+)
+
+// goal is one target of issue 3: a limit on one figure for some backends (the others are
+// reported without a verdict).
+type goal struct {
+	what     string
+	limit    float64 // in the figure's unit
+	unit     string  // "ms" or "MiB"
+	backends map[string]bool
+	figure   func(r row) float64
+}
+
+func on(names ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+func msOf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+var stores = on("etcd", "consul", "zookeeper", "redis")
+
+var goals = []goal{
+	{"100k keys, gets, -onetime", 300, "ms", on("etcd"), func(r row) float64 { return msOf(r.Onetime.Gets.Took) }},
+	{"100k keys, gets, -onetime", 450, "ms", on("consul"), func(r row) float64 { return msOf(r.Onetime.Gets.Took) }},
+	{"100k keys, gets, peak RSS", 50, "MiB", on("etcd", "consul"), func(r row) float64 { return r.Onetime.Gets.RSSMiB }},
+	{"100k keys, ls+getv, -onetime", 300, "ms", on("etcd"), func(r row) float64 { return msOf(r.Onetime.Ls.Took) }},
+	{"100k keys, ls+getv, -onetime", 450, "ms", on("consul"), func(r row) float64 { return msOf(r.Onetime.Ls.Took) }},
+	{"100k keys, ls+getv, peak RSS", 50, "MiB", on("etcd", "consul"), func(r row) float64 { return r.Onetime.Ls.RSSMiB }},
+	{"50 res × 1k keys, -onetime", 200, "ms", on("etcd"), func(r row) float64 { return msOf(r.Onetime.Multi.Took) }},
+	{"50 res × 1k keys, peak RSS", 0, "MiB", nil, func(r row) float64 { return r.Onetime.Multi.RSSMiB }},
+	{"change→file p50", 2, "ms", stores, func(r row) float64 { return msOf(r.P50) }},
+	{"change→file p95", 5, "ms", stores, func(r row) float64 { return msOf(r.P95) }},
+	{"change→file p50, +unrelated keys", 2, "ms", stores, func(r row) float64 { return msOf(r.NoiseP50) }},
+	{"change→file p95, +unrelated keys", 5, "ms", stores, func(r row) float64 { return msOf(r.NoiseP95) }},
+}
+
+// printTargets prints one line per scenario and backend: the target (or "-" where the issue
+// asks only for the figure), the measured value and PASS or MISS.
+func printTargets(rows []row, pa params) {
+	fmt.Printf("\nissue 3 targets (onetime: median of %d runs of the reconf binary, wall time from exec to exit,\n"+
+		"peak RSS = wait4 Maxrss; unrelated keys: %d under /noise; the store also holds the other scenarios' keys)\n\n", pa.runs, pa.noise)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "scenario\tbackend\ttarget\tmeasured\tverdict\n")
+	seen := map[string]bool{}
+	for _, g := range goals {
+		if seen[g.what] {
+			continue
+		}
+		seen[g.what] = true
+		for _, r := range rows {
+			if r.Err != "" || (g.what[0] != 'c' && r.Onetime == (onetimeFigures{})) {
+				continue // failed, or -onetime scenarios skipped
+			}
+			judged := g
+			found := false
+			for _, h := range goals {
+				if h.what == g.what && h.backends[r.Name] {
+					judged, found = h, true
+					break
+				}
+			}
+			v := judged.figure(r)
+			if !found {
+				fmt.Fprintf(tw, "%s\t%s\t-\t%.1f %s\t\n", g.what, r.Name, v, g.unit)
+				continue
+			}
+			verdict := "PASS"
+			if v > judged.limit {
+				verdict = "MISS"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t≤ %g %s\t%.1f %s\t%s\n", g.what, r.Name, judged.limit, g.unit, v, g.unit, verdict)
+		}
+	}
+	_ = tw.Flush()
+}
