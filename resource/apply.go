@@ -18,17 +18,49 @@ import (
 )
 
 // relative keeps the keys of kv under the resource's prefixes, stored relative to Prefix with
-// a leading '/': with prefix /prod the backend key /prod/db/host is /db/host.
+// a leading '/': with prefix /prod the backend key /prod/db/host is /db/host. When that changes
+// nothing (prefix "/", clean keys, none outside the prefixes: the common case with a big
+// snapshot) it returns kv itself, which the render only reads; otherwise it builds a new map
+// whose keys are substrings of kv's where possible, so no key is copied.
 func (r *Resource) relative(kv map[string]string) map[string]string {
 	prefix := cleanPrefix(r.Prefix)
-	out := make(map[string]string)
-	for k, v := range backends.Filter(kv, r.Prefixes()) {
+	ps := r.Prefixes()
+	rel := func(k string) string {
 		if prefix != "/" && backends.UnderPrefix(k, prefix) {
 			k = k[len(prefix):]
 		}
-		out[path.Join("/", k)] = v
+		if k == "" || k[0] != '/' {
+			k = "/" + k
+		}
+		return path.Clean(k) // == path.Join("/", k); allocates only when k is not clean
+	}
+	same := true
+	for k := range kv {
+		if !underAny(k, ps) || rel(k) != k {
+			same = false
+			break
+		}
+	}
+	if same {
+		return kv
+	}
+	out := make(map[string]string, len(kv))
+	for k, v := range kv {
+		if underAny(k, ps) {
+			out[rel(k)] = v
+		}
 	}
 	return out
+}
+
+// underAny reports whether key lies under one of the cleaned prefixes ps.
+func underAny(key string, ps []string) bool {
+	for _, p := range ps {
+		if backends.UnderPrefix(key, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Resource) apply(ctx context.Context, kv map[string]string, o SyncOptions) (Result, error) {

@@ -84,6 +84,11 @@ func TestBlockSignals(t *testing.T) {
 		defer stop()
 		time.Sleep(200 * time.Millisecond)
 		synctest.Wait()
+		if !signalled(changed) {
+			t.Fatal("no signal once the query was in place")
+		}
+		time.Sleep(200 * time.Millisecond)
+		synctest.Wait()
 		if signalled(changed) {
 			t.Fatal("signal from unchanged answers")
 		}
@@ -128,6 +133,10 @@ func TestBlockBacksOffAndSignalsAfterRecovery(t *testing.T) {
 		changed, stop := runBlock(t, f)
 		defer stop()
 		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		if !signalled(changed) {
+			t.Fatal("no signal once the query was in place")
+		}
 		f.set(7, 1, true)
 		time.Sleep(10 * time.Second)
 		synctest.Wait()

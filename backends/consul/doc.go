@@ -5,10 +5,12 @@
 // adds. A folder entry ("app/db/", as the UI creates) reads as the key "/app/db" with an empty
 // value, as in confd, unless a real key "app/db" exists.
 //
-// Watch runs one blocking query per prefix and signals only when the entries under the prefix
-// changed (their keys and modify indexes), so writes to a sibling that shares the string prefix
-// stay silent. An index that goes backwards (a restored or restarted store) resets the query
-// and signals. Queries are spaced by at least MinQueryGap and back off after errors.
+// Watch runs one blocking query per prefix, signals once when it is in place, and then only
+// when the entries under the prefix changed (their keys and modify indexes), so writes to a
+// sibling that shares the string prefix stay silent. An index that goes backwards (a restored
+// or restarted store) resets the query and signals. Queries are spaced by at least
+// MinQueryGap and back off after errors; a query with no answer within WaitTime plus slack is
+// abandoned as stalled.
 //
 // The client is also a backends.Discoverer (the health API, passing instances only), and
 // WatchService watches one service's health for the runner, which finds it by type assertion.

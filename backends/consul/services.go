@@ -47,9 +47,9 @@ func (c *Client) ServiceNames(ctx context.Context) (map[string][]string, error) 
 }
 
 // WatchService watches the passing instances of one service (the arguments as for Services)
-// with a blocking query on the health endpoint, and signals changed (without blocking) when
-// the list Services would return changes, once after a failed query succeeds again, and when
-// the index goes backwards. Like Watch, it retries errors with backoff and returns ctx.Err()
+// with a blocking query on the health endpoint, and signals changed (without blocking) once
+// when the query is first in place, when the list Services would return changes, once after a
+// failed query succeeds again, and when the index goes backwards. Like Watch, it retries errors with backoff and returns ctx.Err()
 // only when ctx is done. The runner finds it by type assertion on the backend:
 //
 //	if sw, ok := b.(interface {

@@ -13,8 +13,10 @@ import (
 )
 
 // Watch implements backends.Watcher with one blocking query per deduplicated prefix. It
-// signals when the entries under a prefix changed, once after a failed query succeeds again,
-// and when the index goes backwards. It returns ctx.Err() when ctx is done.
+// signals once when each query is first in place (a change between the caller's Get and that
+// moment could not be seen otherwise), when the entries under a prefix changed, once after a
+// failed query succeeds again, and when the index goes backwards. It returns ctx.Err() when
+// ctx is done.
 func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- struct{}) error {
 	var wg sync.WaitGroup
 	for _, p := range backends.Dedupe(prefixes) {
@@ -36,8 +38,8 @@ func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- st
 // a fingerprint of what the caller cares about in the answer.
 type query func(ctx context.Context, q *api.QueryOptions) (index, fingerprint uint64, err error)
 
-// block runs q as a blocking query until ctx is done, signalling changed as cursor.next says,
-// and once after errors stop. Queries start at least MinGap apart; errors back off.
+// block runs q as a blocking query until ctx is done, signalling changed on its first answer,
+// as cursor.next says, and once after errors stop. Queries start at least MinGap apart; errors back off.
 func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}, q query) {
 	log := c.cfg.Logger.With("backend", "consul", "watch", what)
 	var (
@@ -73,6 +75,11 @@ func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}
 			continue
 		}
 		next, signal := cur.next(index, fp)
+		if !cur.primed {
+			// The query is now in place; a change made since the caller's last Get (before
+			// the first answer) could not be seen otherwise.
+			signal = true
+		}
 		if failed {
 			log.Info("consul blocking query recovered")
 			signal, failed, attempt = true, false, 0

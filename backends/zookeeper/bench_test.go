@@ -35,7 +35,7 @@ func load(b *testing.B, st *store, groups, perGroup int) {
 }
 
 // BenchmarkGet reads 100,000 keys under one prefix (100 folders of 1,000), and 50 prefixes of
-// 1,000 keys each in one Get, at several concurrencies.
+// 1,000 keys each in one Get, with several numbers of requests in flight and of sessions.
 func BenchmarkGet(b *testing.B) {
 	srv := testservers.ZooKeeper(b)
 	st := newStore(b, srv.Addr)
@@ -49,9 +49,9 @@ func BenchmarkGet(b *testing.B) {
 		prefixes []string
 		keys     int
 	}{{"100000keys", []string{"/bench"}, 100000}, {"50x1000keys", fifty, 50000}} {
-		for _, conc := range []int{8, DefaultConcurrency, 256} {
-			b.Run(fmt.Sprintf("%s/conc%d", bc.name, conc), func(b *testing.B) {
-				c, err := New(Config{Nodes: []string{srv.Addr}, Logger: quiet, Concurrency: conc})
+		for _, v := range []struct{ conc, sessions int }{{DefaultConcurrency, 1}, {DefaultConcurrency, DefaultSessions}, {256, 4}} {
+			b.Run(fmt.Sprintf("%s/conc%d/sessions%d", bc.name, v.conc, v.sessions), func(b *testing.B) {
+				c, err := New(Config{Nodes: []string{srv.Addr}, Logger: quiet, Concurrency: v.conc, Sessions: v.sessions})
 				if err != nil {
 					b.Fatal(err)
 				}

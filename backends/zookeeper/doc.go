@@ -6,7 +6,8 @@
 // the prefix is "/", ZooKeeper's own "/zookeeper" subtree is skipped.
 //
 // Watch keeps data and child watches armed over every node of the watched subtrees (and an
-// existence watch on a prefix that does not exist yet), re-arms each after it fires, re-arms
-// everything after a session expires, and signals once after every reconnect. Digest
-// authentication uses Username and Password.
+// existence watch on a prefix that does not exist yet), re-arms each before it signals,
+// re-arms everything after a session expires, and signals once when first in place and once
+// after every reconnect. Watch runs on a session of its own; Get spreads its reads over a
+// small pool of sessions (Config.Sessions). Digest authentication uses Username and Password.
 package zookeeper

@@ -22,8 +22,10 @@ const (
 // prefix that does not exist yet, the existence watch sees it created) and a child watch on
 // every existing node, so a node created later at any depth is armed as soon as its parent's
 // child watch fires. Every watch is re-armed before the signal is sent, so a Get made after a
-// signal cannot miss a later change. After a reconnect it signals once; after the session
-// expired (all watches are then gone) it re-arms the whole tree first.
+// signal cannot miss a later change. It signals once when its watches are first in place
+// (a change made between the caller's Get and that moment could not be seen otherwise), once
+// after every reconnect, and again after re-arming the whole tree when the session expired
+// (all watches are then gone).
 func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- struct{}) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -62,7 +64,6 @@ func (w *watch) run(ctx context.Context, changed chan<- struct{}) error {
 		armedSession int64 // session the current watches live in
 		needArm      = true
 		hadSession   bool
-		hadArmed     bool // watches were armed once: a later re-arm owes a signal
 		signal       bool // a change was seen: signal once its watches are re-armed
 		attempt      int
 		retry        <-chan time.Time
@@ -71,9 +72,10 @@ func (w *watch) run(ctx context.Context, changed chan<- struct{}) error {
 		if needArm && retry == nil && w.conn.State() == zk.StateHasSession {
 			err := w.armAll(ctx)
 			if err == nil {
-				// Changes between losing the old watches and arming these were not seen.
-				signal = signal || hadArmed
-				needArm, attempt, hadArmed = false, 0, true
+				// Changes made before these watches were in place (since the caller's last
+				// Get, or while the old ones were lost) were not seen.
+				signal = true
+				needArm, attempt = false, 0
 				armedSession = w.conn.SessionID()
 				log.Debug("zookeeper watches armed", "nodes", w.count())
 			} else if ctx.Err() == nil {

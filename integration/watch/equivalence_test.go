@@ -2,6 +2,7 @@ package watch
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,7 +91,8 @@ func renderOnce(t *testing.T, dir string, args ...string) string {
 }
 
 // TestEquivalence renders one confdir from the file backend and from each real store loaded
-// with the same data: the outputs must be byte-identical, and equal to the golden file.
+// with the same data: the outputs must be byte-identical, and equal to the golden file. The
+// haproxy example is rendered the same way (subtest "haproxy").
 func TestEquivalence(t *testing.T) {
 	want, err := os.ReadFile("testdata/equivalence.want")
 	if err != nil {
@@ -123,6 +125,73 @@ func TestEquivalence(t *testing.T) {
 				t.Errorf("%s output differs from the file backend's (testdata/equivalence.want):\n%s", name, lineDiff(string(want), got))
 			}
 		})
+	}
+	t.Run("haproxy", func(t *testing.T) { haproxyExample(t, e) })
+}
+
+// haproxyExample renders examples/haproxy (its template, its data.yaml) from the file backend
+// and from each real store of e loaded with the same data (under /ex, with prefix = "/ex" in
+// the resource): every output must equal examples/haproxy/haproxy.cfg.expected.
+func haproxyExample(t *testing.T, e *env) {
+	const example = "../../examples/haproxy"
+	want, err := os.ReadFile(filepath.Join(example, "haproxy.cfg.expected"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := os.ReadFile(filepath.Join(example, "templates", "haproxy.cfg.tmpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(example, "data.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree map[string]any
+	if err := yaml.Unmarshal(raw, &tree); err != nil {
+		t.Fatalf("data.yaml: %v", err)
+	}
+	data := map[string]string{}
+	flatten("/ex", tree, data)
+	render := func(t *testing.T, args ...string) string {
+		dir := t.TempDir()
+		dest := filepath.Join(dir, "haproxy.cfg")
+		confdir := filepath.Join(dir, "confdir")
+		// The example's keys, under /ex; no check_cmd nor reload_cmd (haproxy is not the point).
+		addResource(t, confdir, "haproxy", fmt.Sprintf("dest = %q\nprefix = \"/ex\"\nkeys = [\"/haproxy\", \"/services\"]", dest), string(tmpl))
+		p := startReconf(t, dir, append([]string{"-onetime", "-confdir", confdir}, args...)...)
+		<-p.done
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Fatalf("reconf -onetime %v: exit %d\n%s", args, code, p.tail(40))
+		}
+		return readFile(dest)
+	}
+	t.Run("file", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "data.yaml")
+		writeFile(t, f, string(yamlOf(t, data)))
+		if got := render(t, "-backend", "file", "-file", f); got != string(want) {
+			t.Errorf("file backend:\n%s", lineDiff(string(want), got))
+		}
+	})
+	for _, name := range backendNames {
+		t.Run(name, func(t *testing.T) {
+			s := e.get(t, name)
+			s.Load(t, data, 8)
+			if got := render(t, s.args()...); got != string(want) {
+				t.Errorf("%s differs from haproxy.cfg.expected:\n%s", name, lineDiff(string(want), got))
+			}
+		})
+	}
+}
+
+// flatten turns nested YAML maps into '/'-separated keys under prefix.
+func flatten(prefix string, v any, out map[string]string) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, c := range x {
+			flatten(prefix+"/"+k, c, out)
+		}
+	default:
+		out[prefix] = fmt.Sprint(x)
 	}
 }
 

@@ -101,42 +101,52 @@ func (s *store) Load(t *testing.T, data map[string]string, workers int) {
 }
 
 // env holds the servers shared by the subtests of one top-level test. Each server starts on
-// first use and stops when the top-level test ends.
+// first use (different servers start concurrently) and stops when the top-level test ends.
 type env struct {
 	top    *testing.T
 	mu     sync.Mutex
-	stores map[string]*store
+	stores map[string]*lazyStore
 }
 
-func newEnv(t *testing.T) *env { return &env{top: t, stores: map[string]*store{}} }
+type lazyStore struct {
+	once sync.Once
+	s    *store // nil if the start failed
+}
+
+func newEnv(t *testing.T) *env { return &env{top: t, stores: map[string]*lazyStore{}} }
 
 // get returns the named store, starting its server (and client) if needed. A server that
 // cannot start fails the calling test.
 func (e *env) get(t *testing.T, name string) *store {
 	t.Helper()
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if s, ok := e.stores[name]; ok {
-		return s
+	l, ok := e.stores[name]
+	if !ok {
+		l = &lazyStore{}
+		e.stores[name] = l
 	}
-	// The server outlives the subtest that started it: cleanup and data folder belong to the
-	// top-level test, failures to the subtest.
-	tb := sharedTB{TB: t, owner: e.top}
-	var s *store
-	switch name {
-	case "etcd":
-		s = etcdStore(tb, testservers.Etcd(tb))
-	case "consul":
-		s = consulStore(tb, testservers.Consul(tb))
-	case "zookeeper":
-		s = zkStore(tb, testservers.ZooKeeper(tb))
-	case "redis":
-		s = redisStore(tb, testservers.Redis(tb))
-	default:
-		t.Fatalf("unknown store %q", name)
+	e.mu.Unlock()
+	l.once.Do(func() {
+		// The server outlives the subtest that started it: cleanup and data folder belong to
+		// the top-level test, failures to the subtest.
+		tb := sharedTB{TB: t, owner: e.top}
+		switch name {
+		case "etcd":
+			l.s = etcdStore(tb, testservers.Etcd(tb))
+		case "consul":
+			l.s = consulStore(tb, testservers.Consul(tb))
+		case "zookeeper":
+			l.s = zkStore(tb, testservers.ZooKeeper(tb))
+		case "redis":
+			l.s = redisStore(tb, testservers.Redis(tb))
+		default:
+			t.Fatalf("unknown store %q", name)
+		}
+	})
+	if l.s == nil {
+		t.Fatalf("%s did not start (see the test that started it)", name)
 	}
-	e.stores[name] = s
-	return s
+	return l.s
 }
 
 // sharedTB is t for failures and logs, and owner for cleanups and temporary folders.

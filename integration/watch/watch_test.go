@@ -36,13 +36,6 @@ func pairs(data map[string]string) string {
 	return b.String()
 }
 
-// watcher is a reconf -watch process rendering prefix/w with pairsTemplate to dest.
-type watcher struct {
-	p       *proc
-	dest    string
-	confdir string
-}
-
 // watchArgs are the flags of a watching reconf: the interval is long so that only the watch
 // can explain a change.
 func watchArgs(s *store, confdir string, extra ...string) []string {
