@@ -63,7 +63,7 @@ func signalled(changed chan struct{}) bool {
 }
 
 // A store whose blocking queries return at once (flapping) must not make us spin: queries
-// start MinQueryGap apart.
+// start MinQueryGap apart once the burst is spent.
 func TestBlockDoesNotSpin(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &fakeQuery{index: 7, fp: 1}
@@ -71,7 +71,7 @@ func TestBlockDoesNotSpin(t *testing.T) {
 		defer stop()
 		time.Sleep(time.Second) // virtual time
 		synctest.Wait()
-		if n, want := f.set(7, 1, false), int(time.Second/MinQueryGap); n > want+1 || n < want-1 {
+		if n, want := f.set(7, 1, false), int(time.Second/MinQueryGap)+QueryBurst; n > want+1 || n < want-1 {
 			t.Errorf("%d queries in 1s against a store that answers at once; want about %d", n, want)
 		}
 	})
@@ -153,4 +153,29 @@ func TestBlockBacksOffAndSignalsAfterRecovery(t *testing.T) {
 			t.Error("no signal after the store answered again")
 		}
 	})
+}
+
+// After a quiet spell, queries that follow each other at once are not delayed (up to the burst),
+// then are held to one per gap, and the bucket refills while queries block.
+func TestTokenBucket(t *testing.T) {
+	b := tokenBucket{burst: 3, every: 50 * time.Millisecond}
+	now := time.Unix(1000, 0)
+	for i := range 3 {
+		if w := b.take(now); w != 0 {
+			t.Fatalf("query %d of the burst waited %v", i, w)
+		}
+	}
+	if w := b.take(now); w != 50*time.Millisecond {
+		t.Fatalf("query past the burst waited %v, want 50ms", w)
+	}
+	now = now.Add(50 * time.Millisecond) // it started after its wait
+	if w := b.take(now); w != 50*time.Millisecond {
+		t.Fatalf("next back-to-back query waited %v, want 50ms", w)
+	}
+	now = now.Add(10 * time.Second) // a long blocking query refills the bucket
+	for i := range 3 {
+		if w := b.take(now); w != 0 {
+			t.Fatalf("after a long wait, query %d waited %v", i, w)
+		}
+	}
 }

@@ -21,11 +21,13 @@ const (
 	// abandoned (and the agent counted as stalled) if no answer comes within WaitTime plus
 	// Consul's jitter (WaitTime/16) plus RequestTimeout.
 	DefaultWaitTime = 60 * time.Second
-	// MinQueryGap is the least time between the starts of two blocking queries on one prefix.
-	// A query that returns at once (a flapping key, an index reset) would otherwise spin; 50ms
-	// caps that at 20 queries a second per prefix while adding no delay a person or a debounce
-	// ("wait" of a resource, usually seconds) could notice.
+	// MinQueryGap is the sustained least time between the starts of two blocking queries on
+	// one prefix (after a burst of QueryBurst). A query that returns at once (a flapping key,
+	// an index reset) would otherwise spin; 50ms caps that at 20 queries a second per prefix.
 	MinQueryGap = 50 * time.Millisecond
+	// QueryBurst is how many blocking queries on one prefix may start back to back before
+	// MinQueryGap applies, so that changes in quick succession each reach disk at once.
+	QueryBurst = 5
 )
 
 // Config is everything the Consul backend needs. Build it with FromOptions or by hand, then

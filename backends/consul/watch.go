@@ -39,20 +39,22 @@ func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- st
 type query func(ctx context.Context, q *api.QueryOptions) (index, fingerprint uint64, err error)
 
 // block runs q as a blocking query until ctx is done, signalling changed on its first answer,
-// as cursor.next says, and once after errors stop. Queries start at least MinGap apart; errors back off.
+// as cursor.next says, and once after errors stop. Queries are rate limited by a token bucket
+// (QueryBurst queries at once, refilled one per MinGap): a change right after another is
+// still seen at once, while a store that answers every query at once (flapping, an index
+// reset loop) is held to one query per MinGap. Errors back off.
 func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}, q query) {
 	log := c.cfg.Logger.With("backend", "consul", "watch", what)
 	var (
 		cur     cursor
 		failed  bool
 		attempt int
-		last    time.Time
+		bucket  = tokenBucket{burst: QueryBurst, every: c.cfg.MinGap}
 	)
 	for {
-		if !sleep(ctx, c.cfg.MinGap-time.Since(last)) {
+		if !sleep(ctx, bucket.take(time.Now())) {
 			return
 		}
-		last = time.Now()
 		// Consul adds up to WaitTime/16 of jitter; past that plus RequestTimeout the agent
 		// is stalled (frozen, or a connection silently dropped) and the query is retried.
 		qctx, cancel := context.WithTimeout(ctx, c.cfg.WaitTime+c.cfg.WaitTime/16+c.cfg.RequestTimeout)
@@ -153,4 +155,32 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// tokenBucket limits how often blocking queries start: up to burst at once, refilled by one
+// every every.
+type tokenBucket struct {
+	burst  float64
+	every  time.Duration
+	tokens float64
+	last   time.Time
+}
+
+// take spends one token at now and returns how long to wait before starting (0 if a token was
+// there).
+func (b *tokenBucket) take(now time.Time) time.Duration {
+	if b.last.IsZero() {
+		b.tokens = b.burst
+	} else {
+		b.tokens = min(b.burst, b.tokens+float64(now.Sub(b.last))/float64(b.every))
+	}
+	b.last = now
+	b.tokens--
+	if b.tokens >= 0 {
+		return 0
+	}
+	wait := time.Duration(-b.tokens * float64(b.every))
+	b.tokens = 0
+	b.last = now.Add(wait)
+	return wait
 }

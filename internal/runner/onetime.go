@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/reconf/reconf/backends"
 )
 
 // onetime syncs every resource once, at most cap(r.sem) at a time, and returns errors.Join of
 // the failures (each error names its resource). It never retries: with the store down it fails
-// fast.
+// fast. Resources read from one snapshot of the union of their prefixes (see readSnapshot).
 func (r *Runner) onetime(ctx context.Context) error {
 	start := time.Now()
 	names := make([]string, 0, len(r.cfg.Resources))
@@ -20,6 +22,10 @@ func (r *Runner) onetime(ctx context.Context) error {
 	r.h.setResources(names)
 	r.m.resources.Set(float64(len(names)))
 	errs := make([]error, len(r.cfg.Resources))
+	var be backends.Backend = r.cfg.Backend
+	if snap := readSnapshot(ctx, observed{Backend: r.cfg.Backend, m: r.m, h: r.h}, r.cfg.Resources); snap != nil {
+		be = snap
+	}
 	var wg sync.WaitGroup
 	for i, res := range r.cfg.Resources {
 		if !r.acquire(ctx) {
@@ -28,7 +34,7 @@ func (r *Runner) onetime(ctx context.Context) error {
 		}
 		wg.Go(func() {
 			defer r.release()
-			_, errs[i] = r.syncOne(ctx, res)
+			_, errs[i] = r.syncFrom(ctx, res, be)
 		})
 	}
 	wg.Wait()

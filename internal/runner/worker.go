@@ -102,10 +102,15 @@ func (r *Runner) release() { <-r.sem }
 // the sync runs, a backend read in progress is abandoned but rendering, writing and the
 // commands go on for up to the stop grace: the resource in flight is finished, not torn.
 func (r *Runner) syncOne(ctx context.Context, res *resource.Resource) (resource.Result, error) {
+	return r.syncFrom(ctx, res, r.cfg.Backend)
+}
+
+// syncFrom is syncOne reading from be (the backend, or a snapshot of it).
+func (r *Runner) syncFrom(ctx context.Context, res *resource.Resource, be backends.Backend) (resource.Result, error) {
 	sctx, stop := r.graceful(ctx)
 	defer stop()
 	start := time.Now()
-	b := observed{Backend: r.cfg.Backend, m: r.m, h: r.h, stop: ctx}
+	b := observed{Backend: be, m: r.m, h: r.h, stop: ctx}
 	res0, err := r.sync(sctx, res, b, r.syncOpts)
 	took := time.Since(start)
 	r.record(res, res0, err, took)
