@@ -3,7 +3,6 @@ package etcd
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -181,24 +180,9 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	if c.CAFile == "" && c.CertFile == "" && !c.Insecure && !anyHTTPS(c.Endpoints) {
 		return nil, nil
 	}
-	t := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.Insecure} //nolint:gosec // the user asked for it
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("etcd: %w: ca file: %w", backends.ErrConfig, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("etcd: %w: ca file %s: no PEM certificates", backends.ErrConfig, c.CAFile)
-		}
-		t.RootCAs = pool
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("etcd: %w: client certificate: %w", backends.ErrConfig, err)
-		}
-		t.Certificates = []tls.Certificate{cert}
+	t, err := backends.TLSConfig(c.CAFile, c.CertFile, c.KeyFile, c.Insecure)
+	if err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
 	}
 	return t, nil
 }

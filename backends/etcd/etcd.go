@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -112,52 +114,103 @@ func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string,
 	return kv, nil
 }
 
-// read runs the ranges for ps and returns the keys and the revision they were read at.
+// pageSize bounds the keys of one range response: a big prefix is read in pages, each turned
+// into map entries and dropped before the next arrives, so the raw response and the map are
+// never both whole in memory.
+const pageSize = 10_000
+
+// keyRange is one range to read: key alone when end is "", else [key, end).
+type keyRange struct{ key, end string }
+
+func (r keyRange) op(rev int64) clientv3.Op {
+	opts := []clientv3.OpOption{clientv3.WithLimit(pageSize)}
+	if r.end != "" {
+		opts = append(opts, clientv3.WithRange(r.end))
+	}
+	if rev != 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	return clientv3.OpGet(r.key, opts...)
+}
+
+// read runs the ranges for ps and returns the keys and the revision they were read at. The
+// first page of every range comes in one transaction (or, past etcd's limit on operations per
+// transaction, several pinned to the first one's revision); further pages are read pinned to
+// that revision too.
 func (c *Client) read(ctx context.Context, ps []string) (map[string]string, int64, error) {
-	var ops []clientv3.Op
+	var ranges []keyRange
 	for _, p := range ps {
 		if p == "/" {
-			ops = append(ops, clientv3.OpGet("/", clientv3.WithPrefix()))
+			ranges = append(ranges, keyRange{"/", clientv3.GetPrefixRangeEnd("/")})
 			continue
 		}
-		ops = append(ops, clientv3.OpGet(p), clientv3.OpGet(p+"/", clientv3.WithPrefix()))
+		ranges = append(ranges, keyRange{p, ""}, keyRange{p + "/", clientv3.GetPrefixRangeEnd(p + "/")})
 	}
-	kv := make(map[string]string)
+	var kv map[string]string
 	var rev int64
-	for len(ops) > 0 {
-		n := min(len(ops), maxTxnOps)
-		chunk := ops[:n]
-		ops = ops[n:]
-		if rev != 0 {
-			pinned := make([]clientv3.Op, len(chunk))
-			for i, op := range chunk {
-				pinned[i] = clientv3.OpGet(string(op.KeyBytes()), withRange(op, rev)...)
-			}
-			chunk = pinned
+	var more []keyRange // ranges with pages left, starting after the last key read
+	add := func(r keyRange, resp *etcdserverpb.RangeResponse) {
+		if kv == nil {
+			kv = make(map[string]string, resp.Count)
 		}
-		resp, err := c.cli.Txn(ctx).Then(chunk...).Commit()
+		addKVs(kv, resp.Kvs)
+		if resp.More && len(resp.Kvs) > 0 {
+			more = append(more, keyRange{string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00", r.end})
+		}
+	}
+	for start := 0; start < len(ranges); start += maxTxnOps {
+		chunk := ranges[start:min(start+maxTxnOps, len(ranges))]
+		ops := make([]clientv3.Op, len(chunk))
+		for i, r := range chunk {
+			ops[i] = r.op(rev)
+		}
+		resp, err := c.cli.Txn(ctx).Then(ops...).Commit()
 		if err != nil {
 			return nil, 0, err
 		}
 		if rev == 0 {
 			rev = resp.Header.Revision
 		}
-		for _, r := range resp.Responses {
-			for _, e := range r.GetResponseRange().Kvs {
-				kv[string(e.Key)] = string(e.Value)
-			}
+		for i, r := range resp.Responses {
+			add(chunk[i], r.GetResponseRange())
 		}
+	}
+	for len(more) > 0 {
+		r := more[len(more)-1]
+		more = more[:len(more)-1]
+		resp, err := c.cli.Do(ctx, r.op(rev))
+		if err != nil {
+			return nil, 0, err
+		}
+		add(r, (*etcdserverpb.RangeResponse)(resp.Get()))
+	}
+	if kv == nil {
+		kv = map[string]string{}
 	}
 	return kv, rev, nil
 }
 
-// withRange repeats op's range end and pins it at rev.
-func withRange(op clientv3.Op, rev int64) []clientv3.OpOption {
-	opts := []clientv3.OpOption{clientv3.WithRev(rev)}
-	if end := op.RangeBytes(); len(end) > 0 {
-		opts = append(opts, clientv3.WithRange(string(end)))
+// addKVs copies the keys and values of one response into kv through one string that holds
+// them all (two allocations per page instead of two per key).
+func addKVs(kv map[string]string, kvs []*mvccpb.KeyValue) {
+	n := 0
+	for _, e := range kvs {
+		n += len(e.Key) + len(e.Value)
 	}
-	return opts
+	var sb strings.Builder
+	sb.Grow(n)
+	for _, e := range kvs {
+		sb.Write(e.Key)
+		sb.Write(e.Value)
+	}
+	all := sb.String()
+	off := 0
+	for _, e := range kvs {
+		k := all[off : off+len(e.Key)]
+		off += len(e.Key)
+		kv[k] = all[off : off+len(e.Value)]
+		off += len(e.Value)
+	}
 }
 
 // startRev returns the revision a watch of prefix p may start after: the revision of the

@@ -212,8 +212,8 @@ func TestOnetime(t *testing.T) {
 	if err := r.Run(context.Background()); !errors.Is(err, errDown) {
 		t.Fatalf("onetime with store down = %v", err)
 	}
-	if b.gets != 3 {
-		t.Fatalf("onetime with store down read %d times, want 3 (no retries)", b.gets)
+	if b.gets != 1 { // one shared read of every resource's prefixes, no retries
+		t.Fatalf("onetime with store down read %d times, want 1 (no retries)", b.gets)
 	}
 }
 
