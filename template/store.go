@@ -99,7 +99,10 @@ func (s *store) dirIndex() []dirEntry {
 				s.clean = false
 			}
 		}
-		slices.SortStableFunc(s.dirs, func(a, b dirEntry) int { return strings.Compare(a.dir, b.dir) })
+		byDir := func(a, b dirEntry) int { return strings.Compare(a.dir, b.dir) }
+		if !slices.IsSortedFunc(s.dirs, byDir) { // sorted already when every key has the same depth
+			slices.SortStableFunc(s.dirs, byDir)
+		}
 	}
 	return s.dirs
 }
@@ -218,19 +221,19 @@ func (s *store) ls(p string) []string {
 	if r, ok := s.memoLs[p]; ok {
 		return slices.Clone(r)
 	}
-	seen := map[string]bool{}
+	var names []string
 	if _, ok := s.m[p]; ok {
-		seen[path.Base(p)] = true
+		names = append(names, path.Base(p))
 	}
 	s.eachUnder(p, func(e dirEntry) string {
 		if e.key == p {
 			return ""
 		}
 		name, _, _ := strings.Cut(stripKey(e.key, p), "/")
-		seen[name] = true
+		names = appendName(names, name)
 		return name
 	})
-	vs := sortedSet(seen)
+	vs := sortedNames(names)
 	if s.memoLs == nil {
 		s.memoLs = map[string][]string{}
 	}
@@ -244,17 +247,17 @@ func (s *store) lsdir(p string) []string {
 	if r, ok := s.memoLsdir[p]; ok {
 		return slices.Clone(r)
 	}
-	seen := map[string]bool{}
+	var names []string
 	sub := path.Clean(p) + "/"
 	s.eachUnder(p, func(e dirEntry) string {
 		if !strings.HasPrefix(e.key, p) || !strings.HasPrefix(e.dir, sub) {
 			return ""
 		}
 		name, _, _ := strings.Cut(e.dir[len(sub):], "/")
-		seen[name] = true
+		names = appendName(names, name)
 		return name
 	})
-	vs := sortedSet(seen)
+	vs := sortedNames(names)
 	if s.memoLsdir == nil {
 		s.memoLsdir = map[string][]string{}
 	}
@@ -264,6 +267,27 @@ func (s *store) lsdir(p string) []string {
 
 func stripKey(key, prefix string) string {
 	return strings.TrimPrefix(strings.TrimPrefix(key, prefix), "/")
+}
+
+// appendName appends name unless it repeats the last one (the index yields a child's name
+// once per entry, in runs).
+func appendName(names []string, name string) []string {
+	if len(names) > 0 && names[len(names)-1] == name {
+		return names
+	}
+	return append(names, name)
+}
+
+// sortedNames sorts names and drops duplicates; the result is never nil.
+func sortedNames(names []string) []string {
+	if !slices.IsSorted(names) {
+		slices.Sort(names)
+	}
+	names = slices.Compact(names)
+	if names == nil {
+		names = make([]string, 0)
+	}
+	return names
 }
 
 func sortedSet(m map[string]bool) []string {

@@ -117,7 +117,7 @@ func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string,
 // pageSize bounds the keys of one range response: a big prefix is read in pages, each turned
 // into map entries and dropped before the next arrives, so the raw response and the map are
 // never both whole in memory.
-const pageSize = 10_000
+var pageSize int64 = 10_000
 
 // keyRange is one range to read: key alone when end is "", else [key, end).
 type keyRange struct{ key, end string }

@@ -16,7 +16,7 @@ import (
 const (
 	changeDeadline  = 10 * time.Second
 	startDeadline   = 20 * time.Second
-	recoverDeadline = 80 * time.Second
+	recoverDeadline = 45 * time.Second
 )
 
 // pairsTemplate renders every key under /w as name=value lines.
