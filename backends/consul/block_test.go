@@ -179,3 +179,34 @@ func TestTokenBucket(t *testing.T) {
 		}
 	}
 }
+
+// After a failed query the next one asks with WaitIndex 0: a restarted agent has a lower
+// index, and waiting on the old one would hide changes for the whole WaitTime.
+func TestBlockForgetsIndexAfterError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeQuery{index: 700, fp: 1}
+		changed, stop := runBlock(t, f)
+		defer stop()
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		signalled(changed) // the first answer's signal
+		f.set(700, 1, true)
+		time.Sleep(500 * time.Millisecond)
+		synctest.Wait()
+		f.mu.Lock()
+		f.waits = nil
+		f.mu.Unlock()
+		f.set(3, 2, false) // restarted: lower index, other data
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		f.mu.Lock()
+		waits := append([]uint64(nil), f.waits...)
+		f.mu.Unlock()
+		if len(waits) == 0 || waits[0] != 0 {
+			t.Fatalf("first query after the error waited on index %v, want 0", waits)
+		}
+		if !signalled(changed) {
+			t.Fatal("no signal after the agent came back")
+		}
+	})
+}

@@ -70,6 +70,10 @@ func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}
 				log.Debug("consul blocking query failed again", "err", err, "attempt", attempt)
 			}
 			failed = true
+			// The agent may come back restarted with a lower index: a query that kept the
+			// old WaitIndex would block for the whole WaitTime before noticing. Ask with 0
+			// (answered at once) and let the fingerprint say whether anything changed.
+			cur.index = 0
 			if !sleep(ctx, backends.Backoff(attempt, c.cfg.BackoffBase, c.cfg.BackoffMax)) {
 				return
 			}
