@@ -28,7 +28,7 @@ func (ks KVPairs) Swap(i, j int)      { ks[i], ks[j] = ks[j], ks[i] }
 type store struct {
 	m map[string]string
 
-	keys  []string   // all keys, sorted (lazy)
+	pairs KVPairs    // all pairs, sorted by key (lazy)
 	dirs  []dirEntry // all keys sorted by (path.Dir(key), key) (lazy)
 	clean bool       // every key is path.Clean(key), or that plus "/" (set with dirs)
 
@@ -78,22 +78,24 @@ func (s *store) exists(key string) bool {
 	return ok
 }
 
-func (s *store) sortedKeys() []string {
-	if s.keys == nil {
-		s.keys = make([]string, 0, len(s.m))
-		for k := range s.m {
-			s.keys = append(s.keys, k)
+// sortedPairs returns every pair, sorted by key: gets walks it without a map lookup per key.
+func (s *store) sortedPairs() KVPairs {
+	if s.pairs == nil {
+		s.pairs = make(KVPairs, 0, len(s.m))
+		for k, v := range s.m {
+			s.pairs = append(s.pairs, KVPair{Key: k, Value: v})
 		}
-		sort.Strings(s.keys)
+		slices.SortFunc(s.pairs, func(a, b KVPair) int { return strings.Compare(a.Key, b.Key) })
 	}
-	return s.keys
+	return s.pairs
 }
 
 func (s *store) dirIndex() []dirEntry {
 	if s.dirs == nil {
 		s.dirs = make([]dirEntry, 0, len(s.m))
 		s.clean = true
-		for _, k := range s.sortedKeys() {
+		for _, kv := range s.sortedPairs() {
+			k := kv.Key
 			s.dirs = append(s.dirs, dirEntry{dir: path.Dir(k), key: k})
 			if c := path.Clean(k); k != c && k != c+"/" {
 				s.clean = false
@@ -125,11 +127,11 @@ func literalSuffix(pattern string) string {
 	return pattern[strings.LastIndexAny(pattern, "*?")+1:]
 }
 
-// prefixRange returns the sorted keys that start with prefix.
-func prefixRange(sorted []string, prefix string) []string {
-	lo := sort.SearchStrings(sorted, prefix)
+// prefixRange returns the sorted pairs whose keys start with prefix.
+func prefixRange(sorted KVPairs, prefix string) KVPairs {
+	lo := sort.Search(len(sorted), func(i int) bool { return sorted[i].Key >= prefix })
 	hi := lo
-	for hi < len(sorted) && strings.HasPrefix(sorted[hi], prefix) {
+	for hi < len(sorted) && strings.HasPrefix(sorted[hi].Key, prefix) {
 		hi++
 	}
 	return sorted[lo:hi]
@@ -148,12 +150,12 @@ func (s *store) gets(pattern string) (KVPairs, error) {
 			return nil, err
 		}
 		suffix := literalSuffix(pattern)
-		for _, k := range prefixRange(s.sortedKeys(), literalPrefix(pattern)) {
-			if !strings.HasSuffix(k, suffix) {
+		for _, kv := range prefixRange(s.sortedPairs(), literalPrefix(pattern)) {
+			if !strings.HasSuffix(kv.Key, suffix) {
 				continue
 			}
-			if ok, _ := path.Match(pattern, k); ok {
-				ks = append(ks, KVPair{Key: k, Value: s.m[k]})
+			if ok, _ := path.Match(pattern, kv.Key); ok {
+				ks = append(ks, kv)
 			}
 		}
 	}
