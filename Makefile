@@ -1,5 +1,6 @@
 # reconf — make test runs every test against real servers (installed on demand); make bench
-# prints the benchmark figures.
+# prints the benchmark figures (LATENCY_FLAGS=-quick, or RECONF_BENCH_QUICK=1, keeps the
+# end-to-end harness under about five minutes).
 GO ?= go
 PKGS := ./...
 STATICCHECK_VERSION := v0.8.2
@@ -33,7 +34,7 @@ test: deps lint
 
 bench: deps
 	RECONF_CONSUL=$$(./scripts/build-consul.sh) $(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
-	RECONF_CONSUL=$$(./scripts/build-consul.sh) $(GO) run ./internal/latency
+	RECONF_CONSUL=$$(./scripts/build-consul.sh) $(GO) run ./internal/latency $(LATENCY_FLAGS)
 
 deb:
 	./packaging/build-deb.sh

@@ -95,11 +95,9 @@ func (s *store) dirIndex() []dirEntry {
 		s.dirs = make([]dirEntry, 0, len(s.m))
 		s.clean = true
 		for _, kv := range s.sortedPairs() {
-			k := kv.Key
-			s.dirs = append(s.dirs, dirEntry{dir: path.Dir(k), key: k})
-			if c := path.Clean(k); k != c && k != c+"/" {
-				s.clean = false
-			}
+			dir, clean := dirOf(kv.Key)
+			s.dirs = append(s.dirs, dirEntry{dir: dir, key: kv.Key})
+			s.clean = s.clean && clean
 		}
 		byDir := func(a, b dirEntry) int { return strings.Compare(a.dir, b.dir) }
 		if !slices.IsSortedFunc(s.dirs, byDir) { // sorted already when every key has the same depth
@@ -107,6 +105,40 @@ func (s *store) dirIndex() []dirEntry {
 		}
 	}
 	return s.dirs
+}
+
+// dirOf returns path.Dir(k) and whether k is clean: path.Clean(k) is k, or k without its
+// trailing '/'. Rooted keys without empty, "." or ".." elements (nearly all of them) take a
+// fast path that neither scans twice nor cleans.
+func dirOf(k string) (string, bool) {
+	if fastClean(k) {
+		i := strings.LastIndexByte(k, '/')
+		if i == 0 {
+			return "/", true
+		}
+		return k[:i], true
+	}
+	c := path.Clean(k)
+	return path.Dir(k), k == c || k == c+"/"
+}
+
+// fastClean reports whether k is "/" followed by '/'-separated elements none of which is
+// empty, "." or "..", with no trailing '/': then path.Clean(k) == k.
+func fastClean(k string) bool {
+	if len(k) < 2 || k[0] != '/' || k[len(k)-1] == '/' {
+		return false
+	}
+	for i := 0; i < len(k); {
+		j := i + 1
+		for j < len(k) && k[j] != '/' {
+			j++
+		}
+		if e := k[i+1 : j]; e == "" || e == "." || e == ".." {
+			return false
+		}
+		i = j
+	}
+	return true
 }
 
 // literalPrefix is the part of a path.Match pattern before its first special character: every
@@ -149,21 +181,48 @@ func (s *store) gets(pattern string) (KVPairs, error) {
 		if _, err := path.Match(pattern, ""); err != nil {
 			return nil, err
 		}
-		suffix := literalSuffix(pattern)
-		for _, kv := range prefixRange(s.sortedPairs(), literalPrefix(pattern)) {
-			if !strings.HasSuffix(kv.Key, suffix) {
-				continue
-			}
-			if ok, _ := path.Match(pattern, kv.Key); ok {
-				ks = append(ks, kv)
-			}
-		}
+		ks = s.match(pattern)
 	}
 	if s.memoGets == nil {
 		s.memoGets = map[string]KVPairs{}
 	}
-	s.memoGets[pattern] = ks
+	s.memoGets[pattern] = ks // never handed out itself: it may share s.pairs' array
 	return slices.Clone(ks), nil
+}
+
+// match returns the sorted pairs whose keys match the (valid) pattern. When they are one run
+// of the sorted pairs (as with "/app/*/*" over a uniform tree) it returns that run without
+// copying it; callers clone it before handing it out.
+func (s *store) match(pattern string) KVPairs {
+	suffix := literalSuffix(pattern)
+	rng := prefixRange(s.sortedPairs(), literalPrefix(pattern))
+	first, last := -1, -1
+	var ks KVPairs // built only once the matches stop being one run
+	for i, kv := range rng {
+		if !strings.HasSuffix(kv.Key, suffix) {
+			continue
+		}
+		if ok, _ := path.Match(pattern, kv.Key); !ok {
+			continue
+		}
+		switch {
+		case first < 0:
+			first = i
+		case ks == nil && i != last+1:
+			ks = append(make(KVPairs, 0, 2*(last+1-first)+1), rng[first:last+1]...)
+		}
+		if ks != nil {
+			ks = append(ks, kv)
+		}
+		last = i
+	}
+	switch {
+	case first < 0:
+		return make(KVPairs, 0)
+	case ks == nil:
+		return rng[first : last+1 : last+1]
+	}
+	return ks
 }
 
 // getvs returns the values of the keys matching pattern, sorted by value (not by key).

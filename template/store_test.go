@@ -176,3 +176,15 @@ func TestStoreAnswersAreCopies(t *testing.T) {
 		t.Errorf("gets after reverse = %v", got)
 	}
 }
+
+// TestDirOf: the fast path agrees with path.Dir and path.Clean.
+func TestDirOf(t *testing.T) {
+	for _, k := range []string{"/", "/a", "/a/b", "/a/b/", "//a", "/a//b", "/a/./b", "/a/../b", "/.", "/..",
+		"/a/.", "/a/..", "a/b", "", "/a.b/c..d/.e", "/...", "/a/b/c/d"} {
+		dir, clean := dirOf(k)
+		c := path.Clean(k)
+		if dir != path.Dir(k) || clean != (k == c || k == c+"/") {
+			t.Errorf("dirOf(%q) = %q, %v; want %q, %v", k, dir, clean, path.Dir(k), k == c || k == c+"/")
+		}
+	}
+}

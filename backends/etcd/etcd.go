@@ -116,8 +116,10 @@ func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string,
 
 // pageSize bounds the keys of one range response: a big prefix is read in pages, each turned
 // into map entries and dropped before the next arrives, so the raw response and the map are
-// never both whole in memory.
-var pageSize int64 = 10_000
+// never both whole in memory. Smaller pages cost time (etcd 3.4 scans the rest of the range's
+// index for every page): for 100,000 keys, pages of 10,000 took 225 ms, of 25,000 185 ms, one
+// response 149 ms, and one response raised reconf's peak RSS by about 20 MiB.
+const pageSize = 25_000
 
 // keyRange is one range to read: key alone when end is "", else [key, end).
 type keyRange struct{ key, end string }

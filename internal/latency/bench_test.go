@@ -86,3 +86,30 @@ func benchOnetime(b *testing.B, c *confDir, be backends.Backend) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkGet100k reads 100,000 keys through each backend's Get (no render), so that
+// -cpuprofile and -memprofile show the backend's own cost.
+func BenchmarkGet100k(b *testing.B) {
+	for _, t := range targets {
+		if t.name == "file" {
+			continue
+		}
+		b.Run(t.name, func(b *testing.B) {
+			tb := &fakeTB{name: t.name}
+			defer tb.close()
+			be, w := t.start(tb)
+			defer w.close()
+			ctx := context.Background()
+			if err := w.load(ctx, dataset("/app", 100_000, 100)); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				kv, err := be.Get(ctx, []string{"/app"})
+				if err != nil || len(kv) != 100_000 {
+					b.Fatalf("Get: %d keys, %v", len(kv), err)
+				}
+			}
+		})
+	}
+}

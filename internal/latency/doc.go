@@ -1,17 +1,30 @@
-// Command latency measures reconf's runner end to end against each real backend:
+// Command latency measures reconf end to end against each real backend (issue 3's targets):
 //
-//	go run ./internal/latency [-n 200] [-burst 1000] [-resources 50] [-backends file,etcd,…]
+//	go run ./internal/latency [-quick] [-n 200] [-burst 1000] [-resources 50] [-runs 5]
+//	                          [-noise 50000] [-backends file,etcd,…] [-bin path|none] [-onetime-only] [-v]
 //
 // For every backend it starts the real server (through internal/testservers, driven by a
-// small stand-in for testing.TB), runs the runner in watch mode and reports:
+// small stand-in for testing.TB) in a child process of its own and reports:
 //
-//   - put→file latency: one resource (wait 0), one key written N times in turn; the time from
-//     the write returning to the destination holding the new value (fsnotify on the folder,
-//     re-read on each event); p50/p95/p99/max.
+//   - put→file latency: the runner in watch mode, one resource (wait 0), one key written N
+//     times in turn; the time from issuing the write (its own round trip, shown as "put p50",
+//     included) to the destination holding the new value (fsnotify on the folder, re-read on
+//     each event); p50/p95/p99/max. Measured again
+//     after -noise unrelated keys were loaded (/noise/…).
 //   - burst: 1,000 writes as fast as the client goes to a resource with wait = "50ms:500ms"
 //     and a reload_cmd; how many reloads ran and how long until the file held the last value.
 //   - start: 50 resources over 5 prefixes; the time from Run to every file rendered, and the
 //     process's RSS afterwards (the harness process: runner plus the writing client).
+//   - -onetime: the real reconf binary (go build ./cmd/reconf, or -bin) run as a subprocess
+//     over 100,000 keys (/app/sNNNN/kNNN, loaded with the store's own batched writes) rendered
+//     by one template with `gets` and by one with `ls`+`getv`, and over 50 resources × 1,000
+//     keys; median wall time of -runs runs from exec to exit, its CPU time, and peak RSS
+//     (wait4's Maxrss).
 //
-// Numbers depend on the machine; they belong in reports and benchmarks, not in tests.
+// It ends with a table of issue 3's targets: target, measured, PASS or MISS. A MISS is a
+// figure, not a failure; the exit status is 1 only when a measurement could not be made.
+// -quick (or RECONF_BENCH_QUICK=1) takes fewer writes and runs (about five minutes for all
+// backends). Numbers depend on the machine; they belong in reports and benchmarks, never in
+// tests. The benchmarks in this package (BenchmarkOnetime, BenchmarkGet100k) run the same
+// scenarios in process, for -cpuprofile and -memprofile.
 package main

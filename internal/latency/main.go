@@ -13,12 +13,15 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/reconf/reconf/backends"
 )
 
 // row is one backend's figures (JSON between the parent and a child process).
 type row struct {
 	Name                  string
 	P50, P95, P99, Max    time.Duration
+	PutP50                time.Duration // the store's own write round trip
 	BurstPuts, BurstFinal time.Duration
 	Reloads               int
 	StartTook             time.Duration
@@ -34,6 +37,7 @@ type row struct {
 type params struct {
 	n, burst, k, runs, noise int
 	bin                      string
+	onetimeOnly, verbose     bool
 }
 
 func main() {
@@ -46,12 +50,13 @@ func main() {
 	noise := flag.Int("noise", 50_000, "unrelated keys in the store for the second latency measurement")
 	quick := flag.Bool("quick", os.Getenv("RECONF_BENCH_QUICK") != "", "fewer writes and runs (also $RECONF_BENCH_QUICK)")
 	bin := flag.String("bin", "", "the reconf binary for the -onetime scenarios (default: go build ./cmd/reconf; \"none\" skips them)")
+	onetimeOnly := flag.Bool("onetime-only", false, "only the -onetime scenarios")
 	child := flag.Bool("child", false, "measure the one backend named by -backends and print JSON (used internally)")
 	flag.Parse()
 	if *quick {
 		*n, *burst, *runs = min(*n, 60), min(*burst, 300), min(*runs, 3)
 	}
-	pa := params{n: *n, burst: *burst, k: *k, runs: *runs, noise: *noise, bin: *bin}
+	pa := params{n: *n, burst: *burst, k: *k, runs: *runs, noise: *noise, bin: *bin, onetimeOnly: *onetimeOnly, verbose: *verbose}
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if *verbose {
@@ -93,7 +98,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "measuring %s…\n", t.name)
 		args := []string{"-child", "-backends", t.name, "-n", strconv.Itoa(pa.n), "-burst", strconv.Itoa(pa.burst),
 			"-resources", strconv.Itoa(pa.k), "-runs", strconv.Itoa(pa.runs), "-noise", strconv.Itoa(pa.noise),
-			"-bin", pa.bin, "-v=" + strconv.FormatBool(*verbose)}
+			"-bin", pa.bin, "-v=" + strconv.FormatBool(*verbose), "-onetime-only=" + strconv.FormatBool(pa.onetimeOnly)}
 		cmd := exec.Command(self, args...)
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
@@ -107,7 +112,9 @@ func main() {
 		failed = failed || r.Err != ""
 		rows = append(rows, r)
 	}
-	print(rows, pa)
+	if !pa.onetimeOnly {
+		print(rows, pa)
+	}
 	printTargets(rows, pa)
 	if failed {
 		os.Exit(1) // a MISS is a figure, not a failure; only errors fail the run
@@ -130,8 +137,23 @@ func measure(t target, pa params, log *slog.Logger) (r row) {
 	}()
 	b, w := t.start(tb)
 	defer w.close()
+	if !pa.onetimeOnly {
+		measureWatch(&r, tb, b, w, pa, log)
+	}
+	if pa.bin != "none" {
+		r.Onetime = measureOnetime(tb, w, pa.bin, pa.runs, pa.verbose)
+	}
+	if tb.Failed() && r.Err == "" {
+		r.Err = "errors logged above"
+	}
+	return r
+}
+
+// measureWatch runs the watch-mode measurements: latency, burst, start, and latency again
+// with pa.noise unrelated keys in the store.
+func measureWatch(r *row, tb *fakeTB, b backends.Backend, w writer, pa params, log *slog.Logger) {
 	lat := measureLatency(tb, b, w, pa.n, log)
-	r.P50, r.P95, r.P99, r.Max = lat.p50, lat.p95, lat.p99, lat.max
+	r.P50, r.P95, r.P99, r.Max, r.PutP50 = lat.p50, lat.p95, lat.p99, lat.max, lat.putP50
 	bu := measureBurst(tb, b, w, pa.burst, log)
 	r.BurstPuts, r.BurstFinal, r.Reloads = bu.writes, bu.final, bu.reloads
 	st := measureStart(tb, b, w, pa.k, log)
@@ -143,30 +165,23 @@ func measure(t target, pa params, log *slog.Logger) (r row) {
 		lat = measureLatency(tb, b, w, pa.n, log)
 		r.NoiseP50, r.NoiseP95 = lat.p50, lat.p95
 	}
-	if pa.bin != "none" {
-		r.Onetime = measureOnetime(tb, w, pa.bin, pa.runs)
-	}
-	if tb.Failed() && r.Err == "" {
-		r.Err = "errors logged above"
-	}
-	return r
 }
 
 func print(rows []row, pa params) {
 	n, burst, k := pa.n, pa.burst, pa.k
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "backend\tp50\tp95\tp99\tmax\tburst puts\tburst→final\treloads\tstart %d res\tRSS MiB\t\n", k)
+	fmt.Fprintf(tw, "backend\tp50\tp95\tp99\tmax\tput p50\tburst puts\tburst→final\treloads\tstart %d res\tRSS MiB\t\n", k)
 	for _, r := range rows {
 		if r.Err != "" {
 			fmt.Fprintf(tw, "%s\tFAILED: %s\t\n", r.Name, r.Err)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.1f\t\n", r.Name,
-			ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.1f\t\n", r.Name,
+			ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max), ms(r.PutP50),
 			ms(r.BurstPuts), ms(r.BurstFinal), r.Reloads, ms(r.StartTook), r.RSSMiB)
 	}
 	_ = tw.Flush()
-	fmt.Printf("\nlatency: put→file over %d writes (wait 0); burst: %d puts in a row, wait 50ms:500ms, reloads = reload_cmd runs,\n"+
+	fmt.Printf("\nlatency: put→file over %d writes (wait 0), from issuing the put (put p50: the put's own round trip); burst: %d puts in a row, wait 50ms:500ms, reloads = reload_cmd runs,\n"+
 		"burst→final = first put to the last value on disk; start: %d resources over 5 prefixes in watch mode, until every\n"+
 		"file rendered; RSS of the measuring process (runner + writing client, one process per backend) after that.\n", n, burst, k)
 }

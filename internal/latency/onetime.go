@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,7 @@ const (
 // reconf process to its exit, and the largest peak RSS (wait4's Maxrss) of any run.
 type onetimeResult struct {
 	Took   time.Duration
+	CPU    time.Duration // median user+sys time: less sensitive than Took to a busy machine
 	RSSMiB float64
 }
 
@@ -66,10 +68,10 @@ func (c *confDir) write(rel, content string) {
 
 // run runs `reconf -onetime` runs times (each with an empty out/ so that every run writes its
 // files), checks what the first run wrote with check, and returns the figures.
-func (c *confDir) run(bin string, w writer, runs int, check func(out string) error) onetimeResult {
+func (c *confDir) run(bin string, w writer, runs int, verbose bool, check func(out string) error) onetimeResult {
 	args := append([]string{"-onetime", "-confdir", c.dir, "-config-file", filepath.Join(c.dir, "none.toml"),
 		"-log-level", "error"}, w.args()...)
-	var took []time.Duration
+	var took, cpu []time.Duration
 	var res onetimeResult
 	for i := range runs {
 		if err := os.RemoveAll(c.out); err != nil {
@@ -81,6 +83,9 @@ func (c *confDir) run(bin string, w writer, runs int, check func(out string) err
 		cmd := exec.Command(bin, args...)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
+		if verbose {
+			cmd.Stderr = io.MultiWriter(&stderr, os.Stderr)
+		}
 		t0 := time.Now()
 		err := cmd.Run()
 		d := time.Since(t0)
@@ -93,12 +98,14 @@ func (c *confDir) run(bin string, w writer, runs int, check func(out string) err
 			}
 		}
 		took = append(took, d)
+		cpu = append(cpu, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			res.RSSMiB = max(res.RSSMiB, float64(ru.Maxrss)/1024) // Linux: KiB
 		}
 	}
 	slices.Sort(took)
-	res.Took = took[len(took)/2]
+	slices.Sort(cpu)
+	res.Took, res.CPU = took[len(took)/2], cpu[len(cpu)/2]
 	return res
 }
 
@@ -123,7 +130,7 @@ type onetimeFigures struct {
 
 // measureOnetime loads 100,000 keys under /app and 50 × 1,000 under /multi, then times the
 // reconf binary rendering them.
-func measureOnetime(tb *fakeTB, w writer, bin string, runs int) onetimeFigures {
+func measureOnetime(tb *fakeTB, w writer, bin string, runs int, verbose bool) onetimeFigures {
 	ctx := context.Background()
 	const n, perDir = 100_000, 100
 	t0 := time.Now()
@@ -143,19 +150,19 @@ func measureOnetime(tb *fakeTB, w writer, bin string, runs int) onetimeFigures {
 	c := newConfDir(tb)
 	c.write("templates/gets.tmpl", tmplGets)
 	c.resource("gets", "gets.tmpl", "/", "/app")
-	f.Gets = c.run(bin, w, runs, lineCount("gets", n))
+	f.Gets = c.run(bin, w, runs, verbose, lineCount("gets", n))
 
 	c = newConfDir(tb)
 	c.write("templates/ls.tmpl", tmplLs)
 	c.resource("ls", "ls.tmpl", "/", "/app")
-	f.Ls = c.run(bin, w, runs, lineCount("ls", n+n/perDir))
+	f.Ls = c.run(bin, w, runs, verbose, lineCount("ls", n+n/perDir))
 
 	c = newConfDir(tb)
 	c.write("templates/multi.tmpl", tmplMulti)
 	for r := range 50 {
 		c.resource(fmt.Sprintf("r%02d", r), "multi.tmpl", fmt.Sprintf("/multi/r%02d", r), "/")
 	}
-	f.Multi = c.run(bin, w, runs, func(out string) error {
+	f.Multi = c.run(bin, w, runs, verbose, func(out string) error {
 		for r := range 50 {
 			if err := lineCount(fmt.Sprintf("r%02d", r), 1000)(out); err != nil {
 				return err

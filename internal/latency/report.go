@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -15,6 +16,7 @@ type goal struct {
 	unit     string  // "ms" or "MiB"
 	backends map[string]bool
 	figure   func(r row) float64
+	cpu      func(r row) time.Duration // optional: CPU time behind the figure
 }
 
 func on(names ...string) map[string]bool {
@@ -29,19 +31,23 @@ func msOf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 var stores = on("etcd", "consul", "zookeeper", "redis")
 
+func cpuGets(r row) time.Duration  { return r.Onetime.Gets.CPU }
+func cpuLs(r row) time.Duration    { return r.Onetime.Ls.CPU }
+func cpuMulti(r row) time.Duration { return r.Onetime.Multi.CPU }
+
 var goals = []goal{
-	{"100k keys, gets, -onetime", 300, "ms", on("etcd"), func(r row) float64 { return msOf(r.Onetime.Gets.Took) }},
-	{"100k keys, gets, -onetime", 450, "ms", on("consul"), func(r row) float64 { return msOf(r.Onetime.Gets.Took) }},
-	{"100k keys, gets, peak RSS", 50, "MiB", on("etcd", "consul"), func(r row) float64 { return r.Onetime.Gets.RSSMiB }},
-	{"100k keys, ls+getv, -onetime", 300, "ms", on("etcd"), func(r row) float64 { return msOf(r.Onetime.Ls.Took) }},
-	{"100k keys, ls+getv, -onetime", 450, "ms", on("consul"), func(r row) float64 { return msOf(r.Onetime.Ls.Took) }},
-	{"100k keys, ls+getv, peak RSS", 50, "MiB", on("etcd", "consul"), func(r row) float64 { return r.Onetime.Ls.RSSMiB }},
-	{"50 res × 1k keys, -onetime", 200, "ms", on("etcd"), func(r row) float64 { return msOf(r.Onetime.Multi.Took) }},
-	{"50 res × 1k keys, peak RSS", 0, "MiB", nil, func(r row) float64 { return r.Onetime.Multi.RSSMiB }},
-	{"change→file p50", 2, "ms", stores, func(r row) float64 { return msOf(r.P50) }},
-	{"change→file p95", 5, "ms", stores, func(r row) float64 { return msOf(r.P95) }},
-	{"change→file p50, +unrelated keys", 2, "ms", stores, func(r row) float64 { return msOf(r.NoiseP50) }},
-	{"change→file p95, +unrelated keys", 5, "ms", stores, func(r row) float64 { return msOf(r.NoiseP95) }},
+	{"100k keys, gets, -onetime", 300, "ms", on("etcd"), func(r row) float64 { return msOf(r.Onetime.Gets.Took) }, cpuGets},
+	{"100k keys, gets, -onetime", 450, "ms", on("consul"), func(r row) float64 { return msOf(r.Onetime.Gets.Took) }, cpuGets},
+	{"100k keys, gets, peak RSS", 50, "MiB", on("etcd", "consul"), func(r row) float64 { return r.Onetime.Gets.RSSMiB }, nil},
+	{"100k keys, ls+getv, -onetime", 300, "ms", on("etcd"), func(r row) float64 { return msOf(r.Onetime.Ls.Took) }, cpuLs},
+	{"100k keys, ls+getv, -onetime", 450, "ms", on("consul"), func(r row) float64 { return msOf(r.Onetime.Ls.Took) }, cpuLs},
+	{"100k keys, ls+getv, peak RSS", 50, "MiB", on("etcd", "consul"), func(r row) float64 { return r.Onetime.Ls.RSSMiB }, nil},
+	{"50 res × 1k keys, -onetime", 200, "ms", on("etcd"), func(r row) float64 { return msOf(r.Onetime.Multi.Took) }, cpuMulti},
+	{"50 res × 1k keys, peak RSS", 0, "MiB", nil, func(r row) float64 { return r.Onetime.Multi.RSSMiB }, nil},
+	{"change→file p50", 2, "ms", stores, func(r row) float64 { return msOf(r.P50) }, nil},
+	{"change→file p95", 5, "ms", stores, func(r row) float64 { return msOf(r.P95) }, nil},
+	{"change→file p50, +unrelated keys", 2, "ms", stores, func(r row) float64 { return msOf(r.NoiseP50) }, nil},
+	{"change→file p95, +unrelated keys", 5, "ms", stores, func(r row) float64 { return msOf(r.NoiseP95) }, nil},
 }
 
 // printTargets prints one line per scenario and backend: the target (or "-" where the issue
@@ -50,7 +56,7 @@ func printTargets(rows []row, pa params) {
 	fmt.Printf("\nissue 3 targets (onetime: median of %d runs of the reconf binary, wall time from exec to exit,\n"+
 		"peak RSS = wait4 Maxrss; unrelated keys: %d under /noise; the store also holds the other scenarios' keys)\n\n", pa.runs, pa.noise)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "scenario\tbackend\ttarget\tmeasured\tverdict\n")
+	fmt.Fprintf(tw, "scenario\tbackend\ttarget\tmeasured\tverdict\treconf CPU\n")
 	seen := map[string]bool{}
 	for _, g := range goals {
 		if seen[g.what] {
@@ -58,8 +64,9 @@ func printTargets(rows []row, pa params) {
 		}
 		seen[g.what] = true
 		for _, r := range rows {
-			if r.Err != "" || (g.what[0] != 'c' && r.Onetime == (onetimeFigures{})) {
-				continue // failed, or -onetime scenarios skipped
+			watchRow := strings.HasPrefix(g.what, "change")
+			if r.Err != "" || (!watchRow && r.Onetime == (onetimeFigures{})) || (watchRow && r.P50 == 0) {
+				continue // failed, or these scenarios were skipped
 			}
 			judged := g
 			found := false
@@ -70,15 +77,19 @@ func printTargets(rows []row, pa params) {
 				}
 			}
 			v := judged.figure(r)
+			cpu := ""
+			if judged.cpu != nil {
+				cpu = ms(judged.cpu(r))
+			}
 			if !found {
-				fmt.Fprintf(tw, "%s\t%s\t-\t%.1f %s\t\n", g.what, r.Name, v, g.unit)
+				fmt.Fprintf(tw, "%s\t%s\t-\t%.1f %s\t\t%s\n", g.what, r.Name, v, g.unit, cpu)
 				continue
 			}
 			verdict := "PASS"
 			if v > judged.limit {
 				verdict = "MISS"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t≤ %g %s\t%.1f %s\t%s\n", g.what, r.Name, judged.limit, g.unit, v, g.unit, verdict)
+			fmt.Fprintf(tw, "%s\t%s\t≤ %g %s\t%.1f %s\t%s\t%s\n", g.what, r.Name, judged.limit, g.unit, v, g.unit, verdict, cpu)
 		}
 	}
 	_ = tw.Flush()

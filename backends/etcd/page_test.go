@@ -1,0 +1,52 @@
+package etcd
+
+import (
+	"fmt"
+	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/reconf/reconf/internal/testservers"
+)
+
+// TestGetPages: a prefix holding more than two pages of keys comes back whole, values
+// intact, and nothing from beside it ("/big" must not read "/big-other" or "/bigger").
+func TestGetPages(t *testing.T) {
+	srv := testservers.Etcd(t)
+	cli := raw(t, "http://"+srv.Addr)
+	n := 2*pageSize + 7
+	var ops []clientv3.Op
+	flush := func() {
+		if _, err := cli.Txn(ctxT(t)).Then(ops...).Commit(); err != nil {
+			t.Fatal(err)
+		}
+		ops = ops[:0]
+	}
+	for i := range n {
+		ops = append(ops, clientv3.OpPut(fmt.Sprintf("/big/d%d/k%06d", i%7, i), fmt.Sprintf("v%d", i)))
+		if len(ops) == maxTxnOps {
+			flush()
+		}
+	}
+	ops = append(ops, clientv3.OpPut("/big", "self"), clientv3.OpPut("/big-other/x", "no"), clientv3.OpPut("/bigger", "no"))
+	flush()
+	c := testConfig(srv)
+	c.RequestTimeout = 0
+	cl := newClient(t, c)
+	kv, err := cl.Get(ctxT(t), []string{"/big", "/big/d3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kv) != n+1 {
+		t.Fatalf("got %d keys, want %d", len(kv), n+1)
+	}
+	for _, i := range []int{0, pageSize - 1, pageSize, 2 * pageSize, n - 1} {
+		k := fmt.Sprintf("/big/d%d/k%06d", i%7, i)
+		if kv[k] != fmt.Sprintf("v%d", i) {
+			t.Fatalf("%s = %q, want v%d", k, kv[k], i)
+		}
+	}
+	if kv["/big"] != "self" || kv["/big-other/x"] != "" || kv["/bigger"] != "" {
+		t.Fatalf("prefix by path broken: /big=%q /big-other/x=%q /bigger=%q", kv["/big"], kv["/big-other/x"], kv["/bigger"])
+	}
+}
