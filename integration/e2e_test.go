@@ -224,7 +224,12 @@ func scenario(t *testing.T, dir, confdir string, px *proxy, store, node string) 
 				t.Errorf("registrar of %s exited %d after SIGTERM, want 0", b.id, code)
 			}
 			eventually(t, reflect, b.id+" leaves the config", func() bool { return !rendered(px, b) })
-			time.Sleep(200 * time.Millisecond) // the reload takes effect
+			// The reload takes effect: no request has reached b for a while, counted from
+			// when the config forgot it (the load reaches every instance many times a second).
+			forgot := time.Now().UnixNano()
+			eventually(t, reflect, b.id+" gets no more traffic", func() bool {
+				return time.Since(time.Unix(0, max(forgot, b.lastHit.Load()))) > 200*time.Millisecond
+			})
 			b.stop()
 		default: // crash: the registrar sees the check fail and takes it down
 			b := live[0]

@@ -143,9 +143,9 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
 	if host, port, err := net.SplitHostPort(c.Address); err != nil || host == "" {
-		errs = append(errs, fmt.Errorf("node %q: want host:port", c.Address))
+		errs = append(errs, fmt.Errorf("node %q: want host:port", safeAddr(c.Address)))
 	} else if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
-		errs = append(errs, fmt.Errorf("node %q: bad port", c.Address))
+		errs = append(errs, fmt.Errorf("node %q: bad port", safeAddr(c.Address)))
 	}
 	if c.Scheme != "http" && c.Scheme != "https" {
 		errs = append(errs, fmt.Errorf("scheme %q: want http or https", c.Scheme))
@@ -168,4 +168,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("consul: %w: %w", backends.ErrConfig, err)
 	}
 	return nil
+}
+
+// safeAddr is addr fit for an error: user information ("user:password@", which Consul's
+// client does not take in an address anyway) is masked.
+func safeAddr(addr string) string {
+	host, _, _ := strings.Cut(addr, "/")
+	if i := strings.LastIndex(host, "@"); i >= 0 {
+		return "<redacted>@" + addr[i+1:]
+	}
+	return addr
 }

@@ -202,3 +202,21 @@ func TestConfig(t *testing.T) {
 		})
 	}
 }
+
+// A node written with credentials ("http://user:password@host:port") is refused without
+// showing the password.
+func TestConfigErrorHidesPassword(t *testing.T) {
+	for _, node := range []string{"http://user:s3cretpw@consul.local:8500", ":s3cretpw@consul.local:8500"} {
+		err := Config{Address: node}.Validate()
+		if !errors.Is(err, backends.ErrConfig) {
+			t.Errorf("Validate(%q) = %v, want backends.ErrConfig", node, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cretpw") {
+			t.Errorf("Validate(%q): the error shows the password: %v", node, err)
+		}
+		if !strings.Contains(err.Error(), "consul.local:8500") {
+			t.Errorf("Validate(%q): the error does not name the node: %v", node, err)
+		}
+	}
+}

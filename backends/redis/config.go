@@ -93,6 +93,9 @@ func FromOptions(o backends.Options) (Config, error) {
 			if err != nil {
 				return Config{}, err
 			}
+			if c.Username == "" && c.Password == "" {
+				c.Username, c.Password = urlCredentials(part)
+			}
 			c.TLS = c.TLS || tlsURL
 			c.Nodes = append(c.Nodes, n)
 		}
@@ -105,12 +108,15 @@ func FromOptions(o backends.Options) (Config, error) {
 // redis:// or rediss:// URL (tls reports rediss).
 func ParseNode(s string) (n Node, tls bool, err error) {
 	bad := func(why string) error {
-		return fmt.Errorf("redis: %w: node %q: %s", backends.ErrConfig, s, why)
+		return fmt.Errorf("redis: %w: node %q: %s", backends.ErrConfig, safeNode(s), why)
 	}
 	if strings.HasPrefix(s, "redis://") || strings.HasPrefix(s, "rediss://") || strings.HasPrefix(s, "unix://") {
 		o, err := redis.ParseURL(s)
 		if err != nil {
 			return Node{}, false, bad(redactURLError(err))
+		}
+		if o.DB < 0 {
+			return Node{}, false, bad("negative database")
 		}
 		return Node{Network: o.Network, Addr: o.Addr, DB: o.DB}, o.TLSConfig != nil, nil
 	}
@@ -129,6 +135,34 @@ func ParseNode(s string) (n Node, tls bool, err error) {
 		return Node{}, false, bad("want host:port, host:port/db or a socket path")
 	}
 	return n, false, nil
+}
+
+// urlCredentials returns the user and password a redis:// or rediss:// node carries
+// ("redis://user:password@host:port"); they serve every node when no -username, -password or
+// -client-key password is given.
+func urlCredentials(node string) (user, password string) {
+	if !strings.HasPrefix(node, "redis://") && !strings.HasPrefix(node, "rediss://") {
+		return "", ""
+	}
+	o, err := redis.ParseURL(node)
+	if err != nil {
+		return "", ""
+	}
+	return o.Username, o.Password
+}
+
+// safeNode is node s fit for errors and logs: the user information of a URL node (which may
+// hold a password) is masked.
+func safeNode(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	if i := strings.LastIndex(host, "@"); i >= 0 {
+		return scheme + "://<redacted>@" + rest[i+1:]
+	}
+	return s
 }
 
 // redactURLError keeps a URL parse error from echoing the URL, which may hold a password.

@@ -9,5 +9,6 @@
 //
 // Nodes are host:port, host:port/<db>, a unix socket path (optionally /<db>), or a
 // redis:// / rediss:// URL. The password is Options.Password, else (as in confd)
-// Options.ClientKey when no client certificate is set.
+// Options.ClientKey when no client certificate is set, else the user and password of the first
+// URL node that carries them.
 package redis

@@ -206,7 +206,7 @@ func (w *watch) ignoreGone(p string, err error) error {
 	if err == nil || errors.Is(err, zk.ErrNoNode) {
 		return nil
 	}
-	return w.c.wrap("watch", p, err)
+	return w.c.wrap(w.conn, "watch", p, err)
 }
 
 func (w *watch) isRoot(p string) bool {

@@ -319,7 +319,10 @@ func TestWatchSessionExpiry(t *testing.T) {
 	mine := map[int64]bool{} // the sessions Get uses
 	for _, conn := range c.conns {
 		deadline := time.Now().Add(10 * time.Second)
-		for conn.SessionID() == 0 && time.Now().Before(deadline) {
+		for conn.SessionID() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("a session of Get's pool has no id 10s after Get answered")
+			}
 			time.Sleep(10 * time.Millisecond)
 		}
 		mine[conn.SessionID()] = true

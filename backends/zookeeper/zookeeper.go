@@ -111,7 +111,7 @@ func (c *Client) get(ctx context.Context, prefixes []string) (map[string]string,
 			return nil, nil
 		}
 		if err != nil {
-			return nil, c.wrap("get", p, err)
+			return nil, c.wrap(conn, "get", p, err)
 		}
 		if stat.NumChildren == 0 || len(data) > 0 {
 			mu.Lock()
@@ -126,7 +126,7 @@ func (c *Client) get(ctx context.Context, prefixes []string) (map[string]string,
 			return nil, nil
 		}
 		if err != nil {
-			return nil, c.wrap("children", p, err)
+			return nil, c.wrap(conn, "children", p, err)
 		}
 		return childPaths(p, kids), nil
 	}
@@ -186,7 +186,7 @@ func (c *Client) auth(ctx context.Context, conn *zk.Conn) error {
 	select {
 	case err := <-done:
 		if err != nil {
-			return c.wrap("auth as "+c.cfg.Username, "", err)
+			return c.wrap(conn, "auth as "+c.cfg.Username, "", err)
 		}
 		return nil
 	case <-ctx.Done():
@@ -204,9 +204,9 @@ func (c *Client) node(conn *zk.Conn) string {
 	return strings.Join(c.cfg.Nodes, ",")
 }
 
-// wrap classifies a go-zookeeper error: refused credentials wrap backends.ErrAuth, anything
-// else backends.ErrUnavailable.
-func (c *Client) wrap(op, path string, err error) error {
+// wrap classifies a go-zookeeper error from conn: refused credentials wrap backends.ErrAuth,
+// anything else backends.ErrUnavailable. It names the server conn talks to.
+func (c *Client) wrap(conn *zk.Conn, op, path string, err error) error {
 	kind := backends.ErrUnavailable
 	if errors.Is(err, zk.ErrNoAuth) || errors.Is(err, zk.ErrAuthFailed) {
 		kind = backends.ErrAuth
@@ -215,7 +215,7 @@ func (c *Client) wrap(op, path string, err error) error {
 	if path != "" {
 		where += " " + path
 	}
-	return fmt.Errorf("zookeeper %s: %s: %w: %w", c.node(c.conns[0]), where, kind, err)
+	return fmt.Errorf("zookeeper %s: %s: %w: %w", c.node(conn), where, kind, err)
 }
 
 // zkLogger routes go-zookeeper's chatter to slog at debug level.

@@ -190,7 +190,11 @@ func (c *config) applyFile(fs *flag.FlagSet, path string) error {
 	if _, err := toml.Decode(string(data), &m); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return usagef("config file %s:%d: %s", path, pe.Position.Line, pe.Message)
+			msg := pe.Message
+			if secretLine(data, pe.Position.Line) {
+				msg = "invalid value (not shown: the key holds a secret)" // the parser quotes what it read
+			}
+			return usagef("config file %s:%d: %s", path, pe.Position.Line, msg)
 		}
 		return usagef("config file %s: %v", path, err)
 	}
@@ -296,6 +300,25 @@ func lineOf(data []byte, key string) int {
 		}
 	}
 	return 0
+}
+
+// secretLine reports whether line n (from 1) of a TOML file sets a key that holds a secret on
+// some backend (password, auth_token, secret_id, client_key).
+func secretLine(data []byte, n int) bool {
+	lines := strings.Split(string(data), "\n")
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	key, _, ok := strings.Cut(lines[n-1], "=")
+	if !ok {
+		return false
+	}
+	key = strings.Trim(strings.TrimSpace(key), `"'`)
+	name, ok := fileKeyAlias[key]
+	if !ok {
+		name = strings.ReplaceAll(key, "_", "-")
+	}
+	return isSecret(name, "redis")
 }
 
 // unwrapParse shortens strconv errors ("strconv.ParseInt: parsing "x": invalid syntax") to

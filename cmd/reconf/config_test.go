@@ -127,7 +127,7 @@ keep_stage_file = true
 	want := options{
 		ConfDir: "/etc/confd", ConfigFile: file, Backend: "redis", Interval: 7, Noop: true, Prefix: "/p",
 		Watch: true, SyncOnly: true, KeepStageFile: true, LogLevel: "debug", LogFormat: "text",
-		CheckTimeout: defaultTimeout, ReloadTimeout: defaultTimeout,
+		CheckTimeout: defaultTimeout, ReloadTimeout: defaultTimeout, MinInterval: 200 * time.Millisecond,
 		Scheme: "https", SRVDomain: "example.com", SRVRecord: "_x._tcp.example.com",
 		ClientCert: "/c.pem", ClientKey: "/k.pem", ClientCAKeys: "/ca.pem", ClientInsecure: true,
 		BasicAuth: true, Username: "u", Password: "pw", AuthToken: "tok", AuthType: "app-role",
@@ -240,6 +240,31 @@ func TestSecretsRedacted(t *testing.T) {
 		if strings.Contains(out, s) {
 			t.Errorf("secret %q logged: %s", s, out)
 		}
+	}
+}
+
+// A config file line that sets a secret and cannot be parsed is named, not quoted: the TOML
+// parser's message echoes what it read ("expected value but found \"hunter\" instead").
+func TestFileParseErrorHidesSecret(t *testing.T) {
+	for _, body := range []string{"backend = \"redis\"\npassword = sekritpw\n", "'auth_token' = sekritpw\n",
+		"client_key = sekritpw\n", "secret_id = sekritpw\n"} {
+		file := writeFile(t, "bad.toml", body)
+		_, err := resolve([]string{"-config-file", file}, env(nil))
+		if !errors.Is(err, errUsage) {
+			t.Errorf("%q: %v, want a usage error", body, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "sekrit") {
+			t.Errorf("%q: the error shows the secret: %v", body, err)
+		}
+		if !strings.Contains(err.Error(), file+":") {
+			t.Errorf("%q: the error does not name the file and line: %v", body, err)
+		}
+	}
+	// Other keys keep the parser's message.
+	_, err := resolve([]string{"-config-file", writeFile(t, "bad.toml", "prefix = oops\n")}, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "oops") {
+		t.Errorf("non-secret key: %v, want the parser's message", err)
 	}
 }
 

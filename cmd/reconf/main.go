@@ -102,6 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		SyncOnly:      o.SyncOnly,
 		KeepStageFile: o.KeepStageFile,
 		MetricsAddr:   o.MetricsAddr,
+		MinInterval:   minInterval(o.MinInterval),
 		Log:           log,
 		Reload:        reloader(args, getenv, c, log),
 		Services:      discovery.New(b, discovery.Config{Prefix: o.ServicesPrefix, Log: log}),
@@ -195,6 +196,15 @@ func reloader(args []string, getenv func(string) string, first *config, log *slo
 		}
 		return list, nil
 	}
+}
+
+// minInterval maps the -min-interval flag (0: no limit) to runner.Config.MinInterval (0: the
+// default, negative: no limit).
+func minInterval(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // reloadable lists the settings a SIGHUP applies; every other one needs a restart.

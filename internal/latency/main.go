@@ -24,6 +24,7 @@ type row struct {
 	PutP50                time.Duration // the store's own write round trip
 	BurstPuts, BurstFinal time.Duration
 	Reloads               int
+	ReloadsNoWait         int
 	StartTook             time.Duration
 	RSSMiB                float64
 	// with 50,000 unrelated keys in the store
@@ -36,6 +37,7 @@ type row struct {
 // params are what the parent passes to each child.
 type params struct {
 	n, burst, k, runs, noise int
+	gap                      time.Duration
 	bin                      string
 	onetimeOnly, verbose     bool
 }
@@ -43,6 +45,7 @@ type params struct {
 func main() {
 	n := flag.Int("n", 200, "writes for the latency measurement")
 	burst := flag.Int("burst", 1000, "writes in the burst")
+	gap := flag.Duration("gap", 250*time.Millisecond, "pause between two latency writes: each is an isolated change, as in production (back to back, the runner's -min-interval would be measured instead)")
 	k := flag.Int("resources", 50, "resources for the start measurement")
 	only := flag.String("backends", "", "comma-separated backends to measure (default: all)")
 	verbose := flag.Bool("v", false, "show the runner's log (warnings and up)")
@@ -56,7 +59,7 @@ func main() {
 	if *quick {
 		*n, *burst, *runs = min(*n, 60), min(*burst, 300), min(*runs, 3)
 	}
-	pa := params{n: *n, burst: *burst, k: *k, runs: *runs, noise: *noise, bin: *bin, onetimeOnly: *onetimeOnly, verbose: *verbose}
+	pa := params{gap: *gap, n: *n, burst: *burst, k: *k, runs: *runs, noise: *noise, bin: *bin, onetimeOnly: *onetimeOnly, verbose: *verbose}
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if *verbose {
@@ -96,7 +99,7 @@ func main() {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "measuring %s…\n", t.name)
-		args := []string{"-child", "-backends", t.name, "-n", strconv.Itoa(pa.n), "-burst", strconv.Itoa(pa.burst),
+		args := []string{"-child", "-backends", t.name, "-n", strconv.Itoa(pa.n), "-burst", strconv.Itoa(pa.burst), "-gap", pa.gap.String(),
 			"-resources", strconv.Itoa(pa.k), "-runs", strconv.Itoa(pa.runs), "-noise", strconv.Itoa(pa.noise),
 			"-bin", pa.bin, "-v=" + strconv.FormatBool(*verbose), "-onetime-only=" + strconv.FormatBool(pa.onetimeOnly)}
 		cmd := exec.Command(self, args...)
@@ -152,17 +155,18 @@ func measure(t target, pa params, log *slog.Logger) (r row) {
 // measureWatch runs the watch-mode measurements: latency, burst, start, and latency again
 // with pa.noise unrelated keys in the store.
 func measureWatch(r *row, tb *fakeTB, b backends.Backend, w writer, pa params, log *slog.Logger) {
-	lat := measureLatency(tb, b, w, pa.n, log)
+	lat := measureLatency(tb, b, w, pa.n, pa.gap, log)
 	r.P50, r.P95, r.P99, r.Max, r.PutP50 = lat.p50, lat.p95, lat.p99, lat.max, lat.putP50
-	bu := measureBurst(tb, b, w, pa.burst, log)
+	bu := measureBurst(tb, b, w, pa.burst, `"50ms:500ms"`, log)
 	r.BurstPuts, r.BurstFinal, r.Reloads = bu.writes, bu.final, bu.reloads
+	r.ReloadsNoWait = measureBurst(tb, b, w, pa.burst, "", log).reloads
 	st := measureStart(tb, b, w, pa.k, log)
 	r.StartTook, r.RSSMiB = st.took, st.rssMB
 	if pa.noise > 0 {
 		if err := w.load(context.Background(), dataset("/noise", pa.noise, 100)); err != nil {
 			tb.Fatalf("load /noise: %v", err)
 		}
-		lat = measureLatency(tb, b, w, pa.n, log)
+		lat = measureLatency(tb, b, w, pa.n, pa.gap, log)
 		r.NoiseP50, r.NoiseP95 = lat.p50, lat.p95
 	}
 }
@@ -170,20 +174,20 @@ func measureWatch(r *row, tb *fakeTB, b backends.Backend, w writer, pa params, l
 func print(rows []row, pa params) {
 	n, burst, k := pa.n, pa.burst, pa.k
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "backend\tp50\tp95\tp99\tmax\tput p50\tburst puts\tburst→final\treloads\tstart %d res\tRSS MiB\t\n", k)
+	fmt.Fprintf(tw, "backend\tp50\tp95\tp99\tmax\tput p50\tburst puts\tburst→final\treloads\tno wait\tstart %d res\tRSS MiB\t\n", k)
 	for _, r := range rows {
 		if r.Err != "" {
 			fmt.Fprintf(tw, "%s\tFAILED: %s\t\n", r.Name, r.Err)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.1f\t\n", r.Name,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%.1f\t\n", r.Name,
 			ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max), ms(r.PutP50),
-			ms(r.BurstPuts), ms(r.BurstFinal), r.Reloads, ms(r.StartTook), r.RSSMiB)
+			ms(r.BurstPuts), ms(r.BurstFinal), r.Reloads, r.ReloadsNoWait, ms(r.StartTook), r.RSSMiB)
 	}
 	_ = tw.Flush()
-	fmt.Printf("\nlatency: put→file over %d writes (wait 0), from issuing the put (put p50: the put's own round trip); burst: %d puts in a row, wait 50ms:500ms, reloads = reload_cmd runs,\n"+
+	fmt.Printf("\nlatency: put→file over %d isolated writes (wait 0, %s apart), from issuing the put (put p50: the put's own round trip); burst: %d puts in a row, wait 50ms:500ms, reloads = reload_cmd runs (no wait: the same burst without a wait),\n"+
 		"burst→final = first put to the last value on disk; start: %d resources over 5 prefixes in watch mode, until every\n"+
-		"file rendered; RSS of the measuring process (runner + writing client, one process per backend) after that.\n", n, burst, k)
+		"file rendered; RSS of the measuring process (runner + writing client, one process per backend) after that.\n", n, pa.gap, burst, k)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }

@@ -48,6 +48,8 @@ var goals = []goal{
 	{"change→file p95", 5, "ms", stores, func(r row) float64 { return msOf(r.P95) }, nil},
 	{"change→file p50, +unrelated keys", 2, "ms", stores, func(r row) float64 { return msOf(r.NoiseP50) }, nil},
 	{"change→file p95, +unrelated keys", 5, "ms", stores, func(r row) float64 { return msOf(r.NoiseP95) }, nil},
+	{"change burst, wait 50ms:500ms: reloads", 3, "", stores, func(r row) float64 { return float64(r.Reloads) }, nil},
+	{"change burst, no wait: reloads", 10, "", stores, func(r row) float64 { return float64(r.ReloadsNoWait) }, nil},
 }
 
 // printTargets prints one line per scenario and backend: the target (or "-" where the issue

@@ -133,7 +133,7 @@ func summarize(d []time.Duration) latencies {
 
 // measureLatency writes one key n times and times each change, from issuing the put (its
 // own round trip included) to the file holding the value; putP50 is the puts' own share.
-func measureLatency(tb *fakeTB, b backends.Backend, w writer, n int, log *slog.Logger) latencies {
+func measureLatency(tb *fakeTB, b backends.Backend, w writer, n int, gap time.Duration, log *slog.Logger) latencies {
 	s := newSetup(tb, log)
 	s.add("lat", "/lat/k", "")
 	ctx := context.Background()
@@ -150,6 +150,7 @@ func measureLatency(tb *fakeTB, b backends.Backend, w writer, n int, log *slog.L
 	time.Sleep(200 * time.Millisecond) // let the watch arm: we measure steady state
 	var d, puts []time.Duration
 	for i := range n {
+		time.Sleep(gap) // pacing: each write is an isolated change
 		fw.drain()
 		v := strconv.Itoa(i)
 		t0 := time.Now()
@@ -173,11 +174,16 @@ type burstResult struct {
 	writes  time.Duration // time the client took for all puts
 }
 
-// measureBurst writes one key n times as fast as the client goes to a debounced resource.
-func measureBurst(tb *fakeTB, b backends.Backend, w writer, n int, log *slog.Logger) burstResult {
+// measureBurst writes one key n times as fast as the client goes to a resource with the given
+// wait (a TOML string, or "" for none).
+func measureBurst(tb *fakeTB, b backends.Backend, w writer, n int, wait string, log *slog.Logger) burstResult {
 	s := newSetup(tb, log)
 	count := filepath.Join(s.dir, "reloads")
-	s.add("burst", "/burst/k", fmt.Sprintf("wait = \"50ms:500ms\"\nreload_cmd = \"echo >> %s\"", count))
+	extra := fmt.Sprintf("reload_cmd = \"echo >> %s\"", count)
+	if wait != "" {
+		extra = "wait = " + wait + "\n" + extra
+	}
+	s.add("burst", "/burst/k", extra)
 	ctx := context.Background()
 	if err := w.put(ctx, "/burst/k", "init"); err != nil {
 		tb.Fatalf("put: %v", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -27,7 +28,12 @@ func ParseCheck(spec string) (Check, error) {
 	case spec == "":
 		return func(context.Context) error { return nil }, nil
 	case strings.HasPrefix(spec, "http://"), strings.HasPrefix(spec, "https://"):
-		return httpCheck(spec), nil
+		u, err := url.Parse(spec)
+		if err != nil || u.Host == "" {
+			// url.Parse's error quotes the URL, password and all.
+			return nil, fmt.Errorf("%w %q: not a valid URL", ErrCheck, redactCheck(spec))
+		}
+		return httpCheck(u), nil
 	case strings.HasPrefix(spec, "tcp://"):
 		addr := strings.TrimPrefix(spec, "tcp://")
 		if _, _, err := net.SplitHostPort(addr); err != nil {
@@ -44,11 +50,28 @@ func ParseCheck(spec string) (Check, error) {
 	return nil, fmt.Errorf("%w %q: want http://…, https://…, tcp://host:port or exec:CMD", ErrCheck, spec)
 }
 
-func httpCheck(url string) Check {
+// redactCheck returns spec fit for logs and errors: the password of an http(s) check URL
+// ("http://user:password@host/health") is masked.
+func redactCheck(spec string) string {
+	if !strings.HasPrefix(spec, "http://") && !strings.HasPrefix(spec, "https://") {
+		return spec
+	}
+	if u, err := url.Parse(spec); err == nil {
+		return u.Redacted()
+	}
+	scheme, rest, _ := strings.Cut(spec, "://")
+	host, _, _ := strings.Cut(rest, "/")
+	if i := strings.LastIndex(host, "@"); i >= 0 {
+		return scheme + "://xxxxx@" + rest[i+1:]
+	}
+	return spec
+}
+
+func httpCheck(u *url.URL) Check {
 	// A fresh connection per probe, as a load balancer's health check would open.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 		if err != nil {
 			return err
 		}

@@ -196,7 +196,7 @@ func Run(ctx context.Context, c Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("registering", "address", c.Instance.Address, "port", c.Instance.Port, "check", c.Check,
+	log.Info("registering", "address", c.Instance.Address, "port", c.Instance.Port, "check", redactCheck(c.Check),
 		"interval", c.Interval, "ttl", c.TTL, "failures", c.Failures)
 	lc := loopConfig{Interval: c.Interval, Timeout: c.Timeout, Failures: c.Failures, Log: log}
 	return keepAlive(ctx, st, check, lc, c.Options.Request())

@@ -50,3 +50,44 @@ func TestBurstCollapses(t *testing.T) {
 		}
 	})
 }
+
+// Without a wait, a burst of 1,000 changes over one second is held to one render per
+// DefaultMinInterval (at most ~6), ends with the final value, and a change after a quiet spell
+// renders at once.
+func TestBurstWithoutWaitIsThrottled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newMem()
+		b.kv["/app/n"] = "start"
+		rc := newRecorder()
+		r := testRunner(t, Config{Resources: []*resource.Resource{res("burst", "/app")}, Backend: b, Watch: true}, rc)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		synctest.Wait()
+		for i := range 1000 {
+			b.set("/app/n", strconv.Itoa(i))
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		renders := rc.n("burst") - 1
+		if max := int(time.Second/DefaultMinInterval) + 1; renders < 1 || renders > max {
+			t.Fatalf("burst of 1000 changes without wait rendered %d times, want 1..%d", renders, max)
+		}
+		if got := rc.value("burst", "/app/n"); got != "999" {
+			t.Fatalf("final value %q, want 999", got)
+		}
+
+		// After a quiet spell a single change renders at once (no throttle delay).
+		before := rc.n("burst")
+		b.set("/app/n", "lone")
+		synctest.Wait()
+		if rc.n("burst") != before+1 || rc.value("burst", "/app/n") != "lone" {
+			t.Fatalf("a lone change after a quiet spell did not render at once")
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -46,3 +46,24 @@ func (d debouncer) wait(ctx context.Context, more <-chan struct{}) bool {
 		}
 	}
 }
+
+// throttle holds a change-triggered sync until at least every has passed since the last sync
+// started, absorbing further changes from more meanwhile (they are covered by the sync that
+// follows). A change after a quiet spell passes at once. It returns false if ctx ends first.
+func throttle(ctx context.Context, last time.Time, every time.Duration, more <-chan struct{}) bool {
+	wait := every - time.Since(last)
+	if every <= 0 || last.IsZero() || wait <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-more:
+		}
+	}
+}

@@ -78,3 +78,38 @@ func TestDebounceStopsWithContext(t *testing.T) {
 		}
 	})
 }
+
+func TestThrottle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		more := make(chan struct{}, 1)
+		every := 200 * time.Millisecond
+		start := time.Now()
+		if !throttle(ctx, time.Time{}, every, more) || time.Since(start) != 0 {
+			t.Fatal("first sync was held")
+		}
+		if !throttle(ctx, start.Add(-time.Second), every, more) || time.Since(start) != 0 {
+			t.Fatal("a sync after a quiet spell was held")
+		}
+		last := time.Now()
+		time.Sleep(50 * time.Millisecond)
+		more <- struct{}{} // absorbed while held
+		if !throttle(ctx, last, every, more) {
+			t.Fatal("throttle returned false")
+		}
+		if got := time.Since(last); got != every {
+			t.Fatalf("held until %v after the last sync, want %v", got, every)
+		}
+		if len(more) != 0 {
+			t.Fatal("change during the hold was not absorbed")
+		}
+		if !throttle(ctx, time.Now(), -1, more) {
+			t.Fatal("a negative interval must not hold")
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if throttle(cctx, time.Now(), every, more) {
+			t.Fatal("throttle returned true after cancel")
+		}
+	})
+}

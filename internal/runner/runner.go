@@ -55,10 +55,18 @@ type Config struct {
 	Notifier Notifier
 	// Services answers `service` in templates; may be nil.
 	Services template.Services
+	// MinInterval is the least time between two change-triggered syncs of one resource, so
+	// that a burst of changes without a `wait` costs a few reloads, not one per change. A
+	// change after a quiet spell still syncs at once. 0 means DefaultMinInterval; negative
+	// means no limit.
+	MinInterval time.Duration
 }
 
 // Tunables with their defaults.
 const (
+	// DefaultMinInterval is Config.MinInterval's default: at most five change-triggered
+	// renders (and reloads) a second per resource.
+	DefaultMinInterval = 200 * time.Millisecond
 	// DefaultPollInterval is how often a backend that cannot watch is re-read in watch mode.
 	DefaultPollInterval = time.Second
 	// ReloadTimeout bounds Config.Reload.
@@ -82,6 +90,7 @@ type Runner struct {
 	sem      chan struct{}
 
 	retryBase, retryMax time.Duration
+	minInterval         time.Duration
 	pollInterval        time.Duration
 	stopGrace           time.Duration
 	reloadTimeout       time.Duration
@@ -95,6 +104,16 @@ type Runner struct {
 	reloadReq  chan chan error
 	stopped    chan struct{} // closed when Run returns
 	watchCalls atomic.Int64
+}
+
+func minInterval(d time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return DefaultMinInterval
+	case d < 0:
+		return 0
+	}
+	return d
 }
 
 // New checks cfg and returns a runner.
@@ -118,6 +137,7 @@ func New(cfg Config) (*Runner, error) {
 		sem:           make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0))),
 		retryBase:     500 * time.Millisecond,
 		retryMax:      30 * time.Second,
+		minInterval:   minInterval(cfg.MinInterval),
 		pollInterval:  DefaultPollInterval,
 		stopGrace:     StopGrace,
 		reloadTimeout: ReloadTimeout,

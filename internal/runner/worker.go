@@ -42,6 +42,7 @@ func (r *Runner) loop(ctx context.Context, w *worker) {
 		failures int
 		retry    *time.Timer
 		retryC   <-chan time.Time
+		last     time.Time // when the last sync started
 	)
 	defer func() {
 		if retry != nil {
@@ -58,6 +59,9 @@ func (r *Runner) loop(ctx context.Context, w *worker) {
 			if !newDebouncer(w.res.Load().Wait).wait(ctx, w.dirty) {
 				return
 			}
+			if !throttle(ctx, last, r.minInterval, w.dirty) {
+				return
+			}
 		}
 		if retry != nil {
 			retry.Stop()
@@ -70,6 +74,7 @@ func (r *Runner) loop(ctx context.Context, w *worker) {
 			r.release()
 			return
 		}
+		last = time.Now()
 		_, err := r.syncOne(ctx, w.res.Load())
 		r.release()
 		if err == nil {

@@ -155,7 +155,7 @@ func (s *Server) waitReady(p *proc) error {
 			return fmt.Errorf("%s: exited before it was ready (%v): %w", s.Name, p.err, errExited)
 		case <-ctx.Done():
 			s.kill()
-			return fmt.Errorf("%s: not ready after %s: %v", s.Name, s.spec.timeout, last)
+			return fmt.Errorf("%s: not ready after %s: %w", s.Name, s.spec.timeout, last)
 		case <-time.After(delay):
 		}
 	}
