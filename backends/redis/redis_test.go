@@ -222,6 +222,22 @@ func TestACL(t *testing.T) {
 	if err != nil && strings.Contains(err.Error(), pass) {
 		t.Errorf("the error shows the password: %v", err)
 	}
+
+	// The credentials in a redis:// node are used (the default user now needs a password,
+	// so a client that dropped them would fail).
+	must(t, rc.Do(ctx, "ACL", "SETUSER", "default", ">default-"+pass).Err())
+	anon, err := backends.New("redis", backends.Options{Nodes: []string{srv.Addr}})
+	must(t, err)
+	defer anon.Close()
+	if _, err := anon.Get(ctx, []string{"/acl"}); !errors.Is(err, backends.ErrAuth) {
+		t.Fatalf("Get without credentials once the default user has a password: %v, want ErrAuth", err)
+	}
+	ub, err := backends.New("redis", backends.Options{Nodes: []string{"redis://limited:" + pass + "@" + srv.Addr}})
+	must(t, err)
+	defer ub.Close()
+	if kv, err := ub.Get(ctx, []string{"/acl"}); err != nil || kv["/acl/k"] != "v" {
+		t.Fatalf("Get with the credentials in a redis:// node = %v, %v", kv, err)
+	}
 }
 
 // TestWatchPaused: a frozen server is noticed by the ping; after it thaws the watch

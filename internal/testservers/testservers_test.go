@@ -2,8 +2,10 @@ package testservers
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,7 +42,9 @@ func TestServers(t *testing.T) {
 				t.Fatalf("%s does not accept connections", s.Addr)
 			}
 			s.Pause(t)
+			waitState(t, pid, true)
 			s.Resume(t)
+			waitState(t, pid, false)
 			s.Stop(t)
 			if s.PID() != 0 {
 				t.Fatalf("PID = %d after Stop, want 0", s.PID())
@@ -56,6 +60,28 @@ func TestServers(t *testing.T) {
 				t.Fatalf("PID after restart = %d (before: %d)", s.PID(), pid)
 			}
 		})
+	}
+}
+
+// waitState waits until pid is stopped (SIGSTOP, state T) or running again; signals are
+// delivered asynchronously.
+func waitState(t *testing.T, pid int, stopped bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The state follows the command name in parentheses.
+		i := strings.LastIndexByte(string(b), ')')
+		if i > 0 && i+2 < len(b) && (b[i+2] == 'T') == stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d: stopped=%v not reached within 5s: %s", pid, stopped, b)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
