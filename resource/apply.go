@@ -63,7 +63,51 @@ func underAny(key string, ps []string) bool {
 	return false
 }
 
+// relativePairs is relative for a snapshot sorted by key (keys, and values in a parallel
+// slice, as a sortedGetter returns them): it gives the render sorted pairs and no map. When
+// making keys relative would change their order or merge two of them (keys that are not
+// clean), it falls back to relative's map.
+func (r *Resource) relativePairs(keys, values []string) template.Data {
+	prefix := cleanPrefix(r.Prefix)
+	ps := r.Prefixes()
+	pairs := make(template.KVPairs, 0, len(keys))
+	for i, k := range keys {
+		if !underAny(k, ps) {
+			continue
+		}
+		rk := k
+		if prefix != "/" && backends.UnderPrefix(rk, prefix) {
+			rk = rk[len(prefix):]
+		}
+		if rk == "" || rk[0] != '/' {
+			rk = "/" + rk
+		}
+		rk = path.Clean(rk)
+		if n := len(pairs); n > 0 && pairs[n-1].Key >= rk {
+			kv := make(map[string]string, len(keys))
+			for i, k := range keys {
+				kv[k] = values[i]
+			}
+			return template.Data{KV: r.relative(kv)}
+		}
+		pairs = append(pairs, template.KVPair{Key: rk, Value: values[i]})
+	}
+	return template.Data{Pairs: pairs}
+}
+
+// sortedGetter is a backend that can return its snapshot sorted by key, values in a parallel
+// slice, without building a map (etcd). An error wrapping errors.ErrUnsupported means that it
+// cannot after all (a wrapper around a backend that cannot): the caller uses Get instead.
+type sortedGetter interface {
+	GetSorted(ctx context.Context, prefixes []string) (keys, values []string, err error)
+}
+
 func (r *Resource) apply(ctx context.Context, kv map[string]string, o SyncOptions) (Result, error) {
+	return r.applyData(ctx, template.Data{KV: r.relative(kv)}, o)
+}
+
+// applyData is apply with the render's snapshot made already (keys relative to the prefix).
+func (r *Resource) applyData(ctx context.Context, d template.Data, o SyncOptions) (Result, error) {
 	var res Result
 	log := o.Log
 	if log == nil {
@@ -84,7 +128,8 @@ func (r *Resource) apply(ctx context.Context, kv map[string]string, o SyncOption
 	}
 
 	start := time.Now()
-	content, err := r.Tmpl.Render(ctx, template.Data{KV: r.relative(kv), Services: o.Services})
+	d.Services = o.Services
+	content, err := r.Tmpl.Render(ctx, d)
 	res.RenderTime = time.Since(start)
 	if err != nil {
 		return fail("", fmt.Errorf("%w: %w", ErrRender, err))

@@ -2,6 +2,7 @@ package resource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -154,6 +155,15 @@ type Result struct {
 func (r *Resource) Sync(ctx context.Context, b backends.Backend, o SyncOptions) (Result, error) {
 	kv := map[string]string{}
 	if ps := r.Prefixes(); len(ps) > 0 {
+		if sg, ok := b.(sortedGetter); ok {
+			keys, values, err := sg.GetSorted(ctx, ps)
+			switch {
+			case err == nil:
+				return r.applyData(ctx, r.relativePairs(keys, values), o)
+			case !errors.Is(err, errors.ErrUnsupported):
+				return Result{}, fmt.Errorf("resource %s: get %v: %w", r.Name, ps, err)
+			}
+		}
 		var err error
 		if kv, err = b.Get(ctx, ps); err != nil {
 			return Result{}, fmt.Errorf("resource %s: get %v: %w", r.Name, ps, err)

@@ -26,9 +26,10 @@ func (ks KVPairs) Swap(i, j int)      { ks[i], ks[j] = ks[j], ks[i] }
 // need are built lazily, once per render, and their answers are memoized per argument. A store
 // is used by one render (one goroutine) at a time.
 type store struct {
-	m map[string]string
+	m map[string]string // nil when the store was made from sorted pairs
 
-	pairs KVPairs    // all pairs, sorted by key (lazy)
+	pairs KVPairs    // all pairs, sorted by key (lazy, or given)
+	next  int        // with sorted pairs and no map: the index after the last key found
 	dirs  []dirEntry // all keys sorted by (path.Dir(key), key) (lazy)
 	clean bool       // every key is path.Clean(key), or that plus "/" (set with dirs)
 
@@ -50,9 +51,46 @@ func newStore(m map[string]string) *store {
 	return &store{m: m}
 }
 
+// newSortedStore makes a store of pairs sorted by key, without duplicates. It builds no map:
+// point lookups search the pairs, trying the pair after the last one found first (templates
+// mostly look keys up in order, as ls then getv does).
+func newSortedStore(pairs KVPairs) *store {
+	if pairs == nil {
+		pairs = KVPairs{}
+	}
+	return &store{pairs: pairs}
+}
+
+// lookup returns the value of key and whether it is stored.
+func (s *store) lookup(key string) (string, bool) {
+	if s.m != nil {
+		v, ok := s.m[key]
+		return v, ok
+	}
+	ps := s.pairs
+	if i := s.next; i < len(ps) && ps[i].Key == key {
+		s.next = i + 1
+		return ps[i].Value, true
+	}
+	i, ok := slices.BinarySearchFunc(ps, key, func(p KVPair, k string) int { return strings.Compare(p.Key, k) })
+	if !ok {
+		return "", false
+	}
+	s.next = i + 1
+	return ps[i].Value, true
+}
+
+// size returns the number of keys.
+func (s *store) size() int {
+	if s.m != nil {
+		return len(s.m)
+	}
+	return len(s.pairs)
+}
+
 // get returns the pair stored under key, or a *KeyError wrapping ErrKeyNotExist.
 func (s *store) get(key string) (KVPair, error) {
-	v, ok := s.m[key]
+	v, ok := s.lookup(key)
 	if !ok {
 		return KVPair{}, &KeyError{Key: key, Err: ErrKeyNotExist}
 	}
@@ -62,7 +100,7 @@ func (s *store) get(key string) (KVPair, error) {
 // getv returns the value of key; for a missing key the first default if given, else the
 // error. An empty value is a value: the default does not apply to it.
 func (s *store) getv(key string, def ...string) (string, error) {
-	v, ok := s.m[key]
+	v, ok := s.lookup(key)
 	if !ok {
 		if len(def) > 0 {
 			return def[0], nil
@@ -74,7 +112,7 @@ func (s *store) getv(key string, def ...string) (string, error) {
 
 // exists says whether key itself is stored (a directory that is not a key is false).
 func (s *store) exists(key string) bool {
-	_, ok := s.m[key]
+	_, ok := s.lookup(key)
 	return ok
 }
 
@@ -92,7 +130,7 @@ func (s *store) sortedPairs() KVPairs {
 
 func (s *store) dirIndex() []dirEntry {
 	if s.dirs == nil {
-		s.dirs = make([]dirEntry, 0, len(s.m))
+		s.dirs = make([]dirEntry, 0, s.size())
 		s.clean = true
 		for _, kv := range s.sortedPairs() {
 			dir, clean := dirOf(kv.Key)
@@ -177,7 +215,7 @@ func (s *store) gets(pattern string) (KVPairs, error) {
 		return slices.Clone(r), nil
 	}
 	ks := make(KVPairs, 0)
-	if len(s.m) > 0 {
+	if s.size() > 0 {
 		if _, err := path.Match(pattern, ""); err != nil {
 			return nil, err
 		}
@@ -283,7 +321,7 @@ func (s *store) ls(p string) []string {
 		return slices.Clone(r)
 	}
 	var names []string
-	if _, ok := s.m[p]; ok {
+	if _, ok := s.lookup(p); ok {
 		names = append(names, path.Base(p))
 	}
 	s.eachUnder(p, func(e dirEntry) string {

@@ -89,23 +89,39 @@ func TestStoreMatchesOracle(t *testing.T) {
 				m[k] = fmt.Sprintf("v%d", r.IntN(5))
 			}
 		}
-		s := newStore(m)
-		for _, p := range awkwardPaths {
-			if got, want := s.ls(p), oracleLs(m, p); !slices.Equal(got, want) {
-				t.Fatalf("keys %v: ls %q = %q, want %q", sortedKeysOf(m), p, got, want)
+		for _, s := range []*store{newStore(m), newSortedStore(pairsOf(m))} {
+			for _, p := range awkwardPaths {
+				if got, want := s.ls(p), oracleLs(m, p); !slices.Equal(got, want) {
+					t.Fatalf("keys %v: ls %q = %q, want %q", sortedKeysOf(m), p, got, want)
+				}
+				if got, want := s.lsdir(p), oracleLsdir(m, p); !slices.Equal(got, want) {
+					t.Fatalf("keys %v: lsdir %q = %q, want %q", sortedKeysOf(m), p, got, want)
+				}
 			}
-			if got, want := s.lsdir(p), oracleLsdir(m, p); !slices.Equal(got, want) {
-				t.Fatalf("keys %v: lsdir %q = %q, want %q", sortedKeysOf(m), p, got, want)
+			for _, pat := range awkwardPatterns {
+				got, err := s.gets(pat)
+				want, werr := oracleGets(m, pat)
+				if (err != nil) != (werr != nil) || !slices.Equal(got, want) {
+					t.Fatalf("keys %v: gets %q = %v, %v; want %v, %v", sortedKeysOf(m), pat, got, err, want, werr)
+				}
 			}
-		}
-		for _, pat := range awkwardPatterns {
-			got, err := s.gets(pat)
-			want, werr := oracleGets(m, pat)
-			if (err != nil) != (werr != nil) || !slices.Equal(got, want) {
-				t.Fatalf("keys %v: gets %q = %v, %v; want %v, %v", sortedKeysOf(m), pat, got, err, want, werr)
+			for _, k := range append(awkwardPaths, awkwardKeys...) {
+				v, ok := m[k]
+				if got, err := s.getv(k); got != v || (err == nil) != ok || s.exists(k) != ok {
+					t.Fatalf("keys %v: getv %q = %q, %v; exists %v; want %q, %v", sortedKeysOf(m), k, got, err, s.exists(k), v, ok)
+				}
 			}
 		}
 	}
+}
+
+// pairsOf returns the pairs of m sorted by key, as Data.Pairs takes them.
+func pairsOf(m map[string]string) KVPairs {
+	ps := KVPairs{}
+	for _, k := range sortedKeysOf(m) {
+		ps = append(ps, KVPair{Key: k, Value: m[k]})
+	}
+	return ps
 }
 
 // TestStoreMatchesOracleRandomTrees uses clean keys only (the case where ls and lsdir jump over
@@ -129,19 +145,20 @@ func TestStoreMatchesOracleRandomTrees(t *testing.T) {
 			}
 			m[k] = "v"
 		}
-		s := newStore(m)
-		for _, p := range append(dirs, "/", "", "/n1-", "/zz") {
-			if got, want := s.ls(p), oracleLs(m, p); !slices.Equal(got, want) {
-				t.Fatalf("keys %v: ls %q = %q, want %q", sortedKeysOf(m), p, got, want)
-			}
-			if got, want := s.lsdir(p), oracleLsdir(m, p); !slices.Equal(got, want) {
-				t.Fatalf("keys %v: lsdir %q = %q, want %q", sortedKeysOf(m), p, got, want)
-			}
-			pat := p + "/*"
-			got, err := s.gets(pat)
-			want, werr := oracleGets(m, pat)
-			if (err != nil) != (werr != nil) || !slices.Equal(got, want) {
-				t.Fatalf("keys %v: gets %q = %v, %v; want %v, %v", sortedKeysOf(m), pat, got, err, want, werr)
+		for _, s := range []*store{newStore(m), newSortedStore(pairsOf(m))} {
+			for _, p := range append(dirs, "/", "", "/n1-", "/zz") {
+				if got, want := s.ls(p), oracleLs(m, p); !slices.Equal(got, want) {
+					t.Fatalf("keys %v: ls %q = %q, want %q", sortedKeysOf(m), p, got, want)
+				}
+				if got, want := s.lsdir(p), oracleLsdir(m, p); !slices.Equal(got, want) {
+					t.Fatalf("keys %v: lsdir %q = %q, want %q", sortedKeysOf(m), p, got, want)
+				}
+				pat := p + "/*"
+				got, err := s.gets(pat)
+				want, werr := oracleGets(m, pat)
+				if (err != nil) != (werr != nil) || !slices.Equal(got, want) {
+					t.Fatalf("keys %v: gets %q = %v, %v; want %v, %v", sortedKeysOf(m), pat, got, err, want, werr)
+				}
 			}
 		}
 	}

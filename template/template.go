@@ -35,7 +35,11 @@ type Services interface {
 // Data is what one render sees.
 type Data struct {
 	// KV is the snapshot, keys relative to the resource's prefix with a leading '/'.
-	KV       map[string]string
+	KV map[string]string
+	// Pairs, when not nil, is the snapshot instead of KV (which is then ignored): the same keys
+	// as pairs sorted by key, without duplicates. A caller that has the keys sorted already
+	// spares the render building a map and sorting. The render only reads it.
+	Pairs    KVPairs
 	Services Services
 }
 
@@ -96,7 +100,13 @@ func (t *Template) Render(ctx context.Context, d Data) ([]byte, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	inst.st = &renderState{ctx: ctx, store: newStore(d.KV), services: d.Services}
+	var st *store
+	if d.Pairs != nil {
+		st = newSortedStore(d.Pairs)
+	} else {
+		st = newStore(d.KV)
+	}
+	inst.st = &renderState{ctx: ctx, store: st, services: d.Services}
 	var buf bytes.Buffer
 	err = inst.tmpl.Execute(&buf, nil)
 	inst.st = nil

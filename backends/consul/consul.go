@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
 	"path"
@@ -34,6 +33,7 @@ func init() {
 type Client struct {
 	cfg       Config
 	api       *api.Client
+	apiConfig *api.Config // as completed by api.NewClient; Get builds its requests from it
 	transport *http.Transport
 }
 
@@ -70,7 +70,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consul %s: %w: %w", cfg.Address, backends.ErrConfig, redact(err, cfg))
 	}
-	return &Client{cfg: cfg, api: c, transport: tr}, nil
+	return &Client{cfg: cfg, api: c, apiConfig: ac, transport: tr}, nil
 }
 
 // API returns the underlying Consul client, for tests and tools.
@@ -83,36 +83,29 @@ func (c *Client) Close() error {
 }
 
 // Get returns every key at or under each prefix. Prefixes are read in parallel, each in one
-// request; Get fails as a whole if any read fails.
+// request decoded as it streams in; Get fails as a whole if any read fails.
 func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	roots := backends.Dedupe(prefixes)
-	results := make([]map[string]string, len(roots))
+	results := make([][]pair, len(roots))
 	errs := make([]error, len(roots))
 	var wg sync.WaitGroup
 	for i, p := range roots {
 		wg.Go(func() {
-			pairs, _, err := c.api.KV().List(consulKey(p), (&api.QueryOptions{}).WithContext(ctx))
+			pairs, err := c.list(ctx, p, nil)
 			if err != nil {
 				errs[i] = c.wrap("list "+p, err)
 				return
 			}
-			results[i] = toMap(pairs, p)
+			results[i] = pairs
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if len(results) == 1 {
-		return results[0], nil
-	}
-	out := make(map[string]string)
-	for _, m := range results {
-		maps.Copy(out, m)
-	}
-	return out, nil
+	return toMap(results), nil
 }
 
 // consulKey turns a cleaned prefix into Consul's key form (no leading '/'; the root is "").
@@ -122,21 +115,23 @@ func consulKey(p string) string { return strings.TrimPrefix(p, "/") }
 // "a//b" read as "/a/b").
 func consulPath(key string) string { return path.Join("/", key) }
 
-// toMap keeps the pairs under prefix p by path, keys with a leading '/'. A folder entry
-// ("a/b/") reads as "/a/b" = "" unless a real key "a/b" is there.
-func toMap(pairs api.KVPairs, p string) map[string]string {
-	out := make(map[string]string, len(pairs))
+// toMap gathers the pairs of every prefix into one map. A folder entry ("a/b/") reads as
+// "/a/b" = "" unless a real key "a/b" is there.
+func toMap(lists [][]pair) map[string]string {
+	n := 0
+	for _, l := range lists {
+		n += len(l)
+	}
+	out := make(map[string]string, n)
 	var folders []string
-	for _, kv := range pairs {
-		k := consulPath(kv.Key)
-		if !backends.UnderPrefix(k, p) {
-			continue
+	for _, l := range lists {
+		for _, kv := range l {
+			if kv.folder {
+				folders = append(folders, kv.key)
+				continue
+			}
+			out[kv.key] = kv.value
 		}
-		if strings.HasSuffix(kv.Key, "/") {
-			folders = append(folders, k)
-			continue
-		}
-		out[k] = string(kv.Value)
 	}
 	for _, k := range folders {
 		if _, ok := out[k]; !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -96,22 +97,82 @@ func (c *Client) Close() error { return c.cli.Close() }
 // Get returns every key at or under each prefix, read in one transaction (or, past etcd's limit
 // on operations per transaction, several pinned to the first one's revision).
 func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string, error) {
+	var kv map[string]string
+	err := c.get(ctx, prefixes, func(n int) {
+		kv = make(map[string]string, n)
+	}, func(_ int, kvs []*mvccpb.KeyValue) {
+		addKVs(kv, kvs)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return kv, nil
+}
+
+// GetSorted is Get returning the keys sorted, with their values in a parallel slice. It builds
+// no map and sorts nothing: etcd returns each range sorted and the ranges are disjoint, so they
+// are concatenated in the order of their start keys.
+func (c *Client) GetSorted(ctx context.Context, prefixes []string) (keys, values []string, err error) {
+	type part struct{ keys, values []string }
+	var parts []part // by range index; each page is sliced into strings as it arrives
+	err = c.get(ctx, prefixes, func(int) {
+		parts = parts[:0]
+	}, func(i int, kvs []*mvccpb.KeyValue) {
+		for len(parts) <= i {
+			parts = append(parts, part{})
+		}
+		if parts[i].keys == nil && len(kvs) > 0 {
+			parts[i].keys, parts[i].values = make([]string, 0, len(kvs)), make([]string, 0, len(kvs))
+		}
+		parts[i].keys, parts[i].values = appendKVs(parts[i].keys, parts[i].values, kvs)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	rs := ranges(backends.Dedupe(prefixes))
+	order := make([]int, 0, len(parts))
+	n := 0
+	for i, p := range parts {
+		if len(p.keys) > 0 {
+			order = append(order, i)
+			n += len(p.keys)
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(rs[a].key, rs[b].key) })
+	switch len(order) {
+	case 0:
+		return []string{}, []string{}, nil
+	case 1: // one range held everything (the common case): no copy
+		return parts[order[0]].keys, parts[order[0]].values, nil
+	}
+	keys, values = make([]string, 0, n), make([]string, 0, n)
+	for _, i := range order {
+		keys = append(keys, parts[i].keys...)
+		values = append(values, parts[i].values...)
+	}
+	return keys, values, nil
+}
+
+// get reads prefixes (deduplicated) and hands every page to add with the index of its range in
+// ranges(ps); reset is called with the expected number of keys before the first page of each
+// attempt (a compacted revision makes it start again).
+func (c *Client) get(ctx context.Context, prefixes []string, reset func(n int), add func(i int, kvs []*mvccpb.KeyValue)) error {
 	ps := backends.Dedupe(prefixes)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
-	kv, rev, err := c.read(ctx, ps)
+	rev, err := c.read(ctx, ps, reset, add)
 	if errors.Is(err, rpctypes.ErrCompacted) { // a later chunk lost its revision: start again
-		kv, rev, err = c.read(ctx, ps)
+		rev, err = c.read(ctx, ps, reset, add)
 	}
 	if err != nil {
-		return nil, classify(c.nodes, fmt.Sprintf("get %s", strings.Join(ps, ",")), err)
+		return classify(c.nodes, fmt.Sprintf("get %s", strings.Join(ps, ",")), err)
 	}
 	c.mu.Lock()
 	for _, p := range ps {
 		c.revs[p] = rev
 	}
 	c.mu.Unlock()
-	return kv, nil
+	return nil
 }
 
 // pageSize bounds the keys of one range response: a big prefix is read in pages, each turned
@@ -135,66 +196,103 @@ func (r keyRange) op(rev int64) clientv3.Op {
 	return clientv3.OpGet(r.key, opts...)
 }
 
-// read runs the ranges for ps and returns the keys and the revision they were read at. The
-// first page of every range comes in one transaction (or, past etcd's limit on operations per
-// transaction, several pinned to the first one's revision); further pages are read pinned to
-// that revision too.
-func (c *Client) read(ctx context.Context, ps []string) (map[string]string, int64, error) {
-	var ranges []keyRange
+// ranges returns the key ranges that hold ps (cleaned, deduplicated): the key itself and the
+// keys below it by path, or every key for the root. They are disjoint.
+func ranges(ps []string) []keyRange {
+	var rs []keyRange
 	for _, p := range ps {
 		if p == "/" {
-			ranges = append(ranges, keyRange{"/", clientv3.GetPrefixRangeEnd("/")})
+			rs = append(rs, keyRange{"/", clientv3.GetPrefixRangeEnd("/")})
 			continue
 		}
-		ranges = append(ranges, keyRange{p, ""}, keyRange{p + "/", clientv3.GetPrefixRangeEnd(p + "/")})
+		rs = append(rs, keyRange{p, ""}, keyRange{p + "/", clientv3.GetPrefixRangeEnd(p + "/")})
 	}
-	var kv map[string]string
+	return rs
+}
+
+// read runs ranges(ps) and returns the revision they were read at, handing each page to add.
+// The first page of every range comes in one transaction (or, past etcd's limit on operations
+// per transaction, several pinned to the first one's revision); further pages are read pinned
+// to that revision too, in key order within their range.
+func (c *Client) read(ctx context.Context, ps []string, reset func(n int), add func(i int, kvs []*mvccpb.KeyValue)) (int64, error) {
+	rs := ranges(ps)
+	type cont struct {
+		i int
+		r keyRange
+	}
 	var rev int64
-	var more []keyRange // ranges with pages left, starting after the last key read
-	add := func(r keyRange, resp *etcdserverpb.RangeResponse) {
-		if kv == nil {
-			kv = make(map[string]string, resp.Count)
+	var more []cont // ranges with pages left, starting after the last key read
+	first := true
+	page := func(i int, r keyRange, resp *etcdserverpb.RangeResponse) {
+		if first {
+			reset(int(resp.Count))
+			first = false
 		}
-		addKVs(kv, resp.Kvs)
+		add(i, resp.Kvs)
 		if resp.More && len(resp.Kvs) > 0 {
-			more = append(more, keyRange{string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00", r.end})
+			more = append(more, cont{i, keyRange{string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00", r.end}})
 		}
 	}
-	for start := 0; start < len(ranges); start += maxTxnOps {
-		chunk := ranges[start:min(start+maxTxnOps, len(ranges))]
+	for start := 0; start < len(rs); start += maxTxnOps {
+		chunk := rs[start:min(start+maxTxnOps, len(rs))]
 		ops := make([]clientv3.Op, len(chunk))
 		for i, r := range chunk {
 			ops[i] = r.op(rev)
 		}
 		resp, err := c.cli.Txn(ctx).Then(ops...).Commit()
 		if err != nil {
-			return nil, 0, err
+			return 0, err
 		}
 		if rev == 0 {
 			rev = resp.Header.Revision
 		}
 		for i, r := range resp.Responses {
-			add(chunk[i], r.GetResponseRange())
+			page(start+i, chunk[i], r.GetResponseRange())
 		}
 	}
 	for len(more) > 0 {
-		r := more[len(more)-1]
-		more = more[:len(more)-1]
-		resp, err := c.cli.Do(ctx, r.op(rev))
+		m := more[0] // oldest first: a range's pages stay in key order
+		more = more[1:]
+		resp, err := c.cli.Do(ctx, m.r.op(rev))
 		if err != nil {
-			return nil, 0, err
+			return 0, err
 		}
-		add(r, (*etcdserverpb.RangeResponse)(resp.Get()))
+		page(m.i, m.r, (*etcdserverpb.RangeResponse)(resp.Get()))
 	}
-	if kv == nil {
-		kv = map[string]string{}
+	if first {
+		reset(0)
 	}
-	return kv, rev, nil
+	return rev, nil
 }
 
 // addKVs copies the keys and values of one response into kv through one string that holds
 // them all (two allocations per page instead of two per key).
 func addKVs(kv map[string]string, kvs []*mvccpb.KeyValue) {
+	all := joinKVs(kvs)
+	off := 0
+	for _, e := range kvs {
+		k := all[off : off+len(e.Key)]
+		off += len(e.Key)
+		kv[k] = all[off : off+len(e.Value)]
+		off += len(e.Value)
+	}
+}
+
+// appendKVs appends the keys and values of one response, sliced from one string.
+func appendKVs(keys, values []string, kvs []*mvccpb.KeyValue) ([]string, []string) {
+	all := joinKVs(kvs)
+	off := 0
+	for _, e := range kvs {
+		keys = append(keys, all[off:off+len(e.Key)])
+		off += len(e.Key)
+		values = append(values, all[off:off+len(e.Value)])
+		off += len(e.Value)
+	}
+	return keys, values
+}
+
+// joinKVs returns the keys and values of kvs, each key followed by its value, in one string.
+func joinKVs(kvs []*mvccpb.KeyValue) string {
 	n := 0
 	for _, e := range kvs {
 		n += len(e.Key) + len(e.Value)
@@ -205,14 +303,7 @@ func addKVs(kv map[string]string, kvs []*mvccpb.KeyValue) {
 		sb.Write(e.Key)
 		sb.Write(e.Value)
 	}
-	all := sb.String()
-	off := 0
-	for _, e := range kvs {
-		k := all[off : off+len(e.Key)]
-		off += len(e.Key)
-		kv[k] = all[off : off+len(e.Value)]
-		off += len(e.Value)
-	}
+	return sb.String()
 }
 
 // startRev returns the revision a watch of prefix p may start after: the revision of the

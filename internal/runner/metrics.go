@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -170,14 +171,40 @@ type observed struct {
 	stop context.Context
 }
 
-func (o observed) Get(ctx context.Context, prefixes []string) (map[string]string, error) {
+func (o observed) Get(ctx context.Context, prefixes []string) (kv map[string]string, err error) {
+	err = o.observe(ctx, func(ctx context.Context) error {
+		kv, err = o.Backend.Get(ctx, prefixes)
+		return err
+	})
+	return kv, err
+}
+
+// GetSorted is Get for a backend that reads sorted (see sortedGetter); errors.ErrUnsupported
+// for one that cannot.
+func (o observed) GetSorted(ctx context.Context, prefixes []string) (keys, values []string, err error) {
+	sg, ok := o.Backend.(sortedGetter)
+	if !ok {
+		return nil, nil, errors.ErrUnsupported
+	}
+	err = o.observe(ctx, func(ctx context.Context) error {
+		keys, values, err = sg.GetSorted(ctx, prefixes)
+		return err
+	})
+	return keys, values, err
+}
+
+// observe runs one read, cancelled with o.stop too, and records whether the backend answered.
+func (o observed) observe(ctx context.Context, read func(context.Context) error) error {
 	if o.stop != nil {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
 		defer context.AfterFunc(o.stop, cancel)()
 	}
-	kv, err := o.Backend.Get(ctx, prefixes)
+	err := read(ctx)
+	if errors.Is(err, errors.ErrUnsupported) { // nothing was read: nothing to record
+		return err
+	}
 	if err != nil && ctx.Err() == nil {
 		o.m.backendErrors.Inc()
 		o.m.backendUp.Set(0)
@@ -186,7 +213,7 @@ func (o observed) Get(ctx context.Context, prefixes []string) (map[string]string
 		o.m.backendUp.Set(1)
 		o.h.backend(true)
 	}
-	return kv, err
+	return err
 }
 
 // Handler serves /metrics (Prometheus), /health (200 while the runner runs) and /ready (200
