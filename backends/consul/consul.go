@@ -35,6 +35,7 @@ type Client struct {
 	api       *api.Client
 	apiConfig *api.Config // as completed by api.NewClient; Get builds its requests from it
 	transport *http.Transport
+	local     bool // the agent is on a loopback address: Get asks for uncompressed bodies
 }
 
 var (
@@ -70,7 +71,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consul %s: %w: %w", cfg.Address, backends.ErrConfig, redact(err, cfg))
 	}
-	return &Client{cfg: cfg, api: c, apiConfig: ac, transport: tr}, nil
+	return &Client{cfg: cfg, api: c, apiConfig: ac, transport: tr, local: loopback(ac.Address)}, nil
 }
 
 // API returns the underlying Consul client, for tests and tools.

@@ -5,8 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"os"
 	"net/url"
 	"path"
 	"strings"
@@ -49,7 +49,9 @@ func (c *Client) list(ctx context.Context, p string, into []pair) ([]pair, error
 	if ac.Token != "" {
 		req.Header.Set("X-Consul-Token", ac.Token)
 	}
-	if os.Getenv("XX_IDENTITY") != "" {
+	if c.local {
+		// Compressing costs the agent (and us) more than it saves on loopback. Setting the
+		// header also stops net/http from asking for gzip.
 		req.Header.Set("Accept-Encoding", "identity")
 	}
 	if ac.HttpAuth != nil {
@@ -125,4 +127,18 @@ func underPrefix(key []byte, prefix string) bool {
 	}
 	return len(key) >= len(prefix) && string(key[:len(prefix)]) == prefix &&
 		(len(key) == len(prefix) || key[len(prefix)] == '/')
+}
+
+// loopback reports whether the agent at addr (host:port) is on this machine, by name or by
+// address.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
