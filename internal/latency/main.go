@@ -25,6 +25,7 @@ type row struct {
 	BurstPuts, BurstFinal time.Duration
 	Reloads               int
 	ReloadsNoWait         int
+	IdleCPU               float64
 	StartTook             time.Duration
 	RSSMiB                float64
 	// with 50,000 unrelated keys in the store
@@ -37,7 +38,7 @@ type row struct {
 // params are what the parent passes to each child.
 type params struct {
 	n, burst, k, runs, noise int
-	gap                      time.Duration
+	gap, idle                time.Duration
 	bin                      string
 	onetimeOnly, verbose     bool
 }
@@ -45,6 +46,7 @@ type params struct {
 func main() {
 	n := flag.Int("n", 200, "writes for the latency measurement")
 	burst := flag.Int("burst", 1000, "writes in the burst")
+	idle := flag.Duration("idle", 30*time.Second, "how long to measure idle CPU with the resources watching (-quick: 5s)")
 	gap := flag.Duration("gap", 250*time.Millisecond, "pause between two latency writes: each is an isolated change, as in production (back to back, the runner's -min-interval would be measured instead)")
 	k := flag.Int("resources", 50, "resources for the start measurement")
 	only := flag.String("backends", "", "comma-separated backends to measure (default: all)")
@@ -57,9 +59,9 @@ func main() {
 	child := flag.Bool("child", false, "measure the one backend named by -backends and print JSON (used internally)")
 	flag.Parse()
 	if *quick {
-		*n, *burst, *runs = min(*n, 60), min(*burst, 300), min(*runs, 3)
+		*n, *burst, *runs, *idle = min(*n, 60), min(*burst, 300), min(*runs, 3), min(*idle, 5*time.Second)
 	}
-	pa := params{gap: *gap, n: *n, burst: *burst, k: *k, runs: *runs, noise: *noise, bin: *bin, onetimeOnly: *onetimeOnly, verbose: *verbose}
+	pa := params{idle: *idle, gap: *gap, n: *n, burst: *burst, k: *k, runs: *runs, noise: *noise, bin: *bin, onetimeOnly: *onetimeOnly, verbose: *verbose}
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if *verbose {
@@ -99,7 +101,7 @@ func main() {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "measuring %s…\n", t.name)
-		args := []string{"-child", "-backends", t.name, "-n", strconv.Itoa(pa.n), "-burst", strconv.Itoa(pa.burst), "-gap", pa.gap.String(),
+		args := []string{"-child", "-backends", t.name, "-n", strconv.Itoa(pa.n), "-burst", strconv.Itoa(pa.burst), "-gap", pa.gap.String(), "-idle", pa.idle.String(),
 			"-resources", strconv.Itoa(pa.k), "-runs", strconv.Itoa(pa.runs), "-noise", strconv.Itoa(pa.noise),
 			"-bin", pa.bin, "-v=" + strconv.FormatBool(*verbose), "-onetime-only=" + strconv.FormatBool(pa.onetimeOnly)}
 		cmd := exec.Command(self, args...)
@@ -160,8 +162,8 @@ func measureWatch(r *row, tb *fakeTB, b backends.Backend, w writer, pa params, l
 	bu := measureBurst(tb, b, w, pa.burst, `"50ms:500ms"`, log)
 	r.BurstPuts, r.BurstFinal, r.Reloads = bu.writes, bu.final, bu.reloads
 	r.ReloadsNoWait = measureBurst(tb, b, w, pa.burst, "", log).reloads
-	st := measureStart(tb, b, w, pa.k, log)
-	r.StartTook, r.RSSMiB = st.took, st.rssMB
+	st := measureStart(tb, b, w, pa.k, pa.idle, log)
+	r.StartTook, r.RSSMiB, r.IdleCPU = st.took, st.rssMB, st.idleCPU
 	if pa.noise > 0 {
 		if err := w.load(context.Background(), dataset("/noise", pa.noise, 100)); err != nil {
 			tb.Fatalf("load /noise: %v", err)
@@ -174,20 +176,21 @@ func measureWatch(r *row, tb *fakeTB, b backends.Backend, w writer, pa params, l
 func print(rows []row, pa params) {
 	n, burst, k := pa.n, pa.burst, pa.k
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "backend\tp50\tp95\tp99\tmax\tput p50\tburst puts\tburst→final\treloads\tno wait\tstart %d res\tRSS MiB\t\n", k)
+	fmt.Fprintf(tw, "backend\tp50\tp95\tp99\tmax\tput p50\tburst puts\tburst→final\treloads\tno wait\tstart %d res\tRSS MiB\tidle CPU\t\n", k)
 	for _, r := range rows {
 		if r.Err != "" {
 			fmt.Fprintf(tw, "%s\tFAILED: %s\t\n", r.Name, r.Err)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%.1f\t\n", r.Name,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%.1f\t%.3f%%\t\n", r.Name,
 			ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max), ms(r.PutP50),
-			ms(r.BurstPuts), ms(r.BurstFinal), r.Reloads, r.ReloadsNoWait, ms(r.StartTook), r.RSSMiB)
+			ms(r.BurstPuts), ms(r.BurstFinal), r.Reloads, r.ReloadsNoWait, ms(r.StartTook), r.RSSMiB, r.IdleCPU)
 	}
 	_ = tw.Flush()
 	fmt.Printf("\nlatency: put→file over %d isolated writes (wait 0, %s apart), from issuing the put (put p50: the put's own round trip); burst: %d puts in a row, wait 50ms:500ms, reloads = reload_cmd runs (no wait: the same burst without a wait),\n"+
 		"burst→final = first put to the last value on disk; start: %d resources over 5 prefixes in watch mode, until every\n"+
-		"file rendered; RSS of the measuring process (runner + writing client, one process per backend) after that.\n", n, pa.gap, burst, k)
+		"file rendered; RSS of the measuring process (runner + writing client, one process per backend) after that; idle CPU: that\n"+
+		"process's CPU over %s with the %d resources watching and nothing changing, in %% of one core.\n", n, pa.gap, burst, k, pa.idle, k)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }

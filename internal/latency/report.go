@@ -50,6 +50,9 @@ var goals = []goal{
 	{"change→file p95, +unrelated keys", 5, "ms", stores, func(r row) float64 { return msOf(r.NoiseP95) }, nil},
 	{"change burst, wait 50ms:500ms: reloads", 3, "", stores, func(r row) float64 { return float64(r.Reloads) }, nil},
 	{"change burst, no wait: reloads", 10, "", stores, func(r row) float64 { return float64(r.ReloadsNoWait) }, nil},
+	{"change 50 res watching: idle CPU", 0.1, "%", stores, func(r row) float64 { return r.IdleCPU }, nil},
+	{"change 50 res: start to all rendered", 500, "ms", stores, func(r row) float64 { return msOf(r.StartTook) }, nil},
+	{"change 50 res: RSS", 40, "MiB", stores, func(r row) float64 { return r.RSSMiB }, nil},
 }
 
 // printTargets prints one line per scenario and backend: the target (or "-" where the issue

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -218,12 +219,14 @@ func lines(file string) int {
 }
 
 type startResult struct {
-	took  time.Duration
-	rssMB float64
+	took    time.Duration
+	rssMB   float64
+	idleCPU float64 // percent of one core while the k resources sat watching, nothing changing
 }
 
-// measureStart starts k resources over 5 prefixes and times until all rendered.
-func measureStart(tb *fakeTB, b backends.Backend, w writer, k int, log *slog.Logger) startResult {
+// measureStart starts k resources over 5 prefixes and times until all rendered, then
+// measures the CPU the process uses over idle while nothing changes.
+func measureStart(tb *fakeTB, b backends.Backend, w writer, k int, idle time.Duration, log *slog.Logger) startResult {
 	s := newSetup(tb, log)
 	ctx := context.Background()
 	for i := range k {
@@ -251,7 +254,22 @@ func measureStart(tb *fakeTB, b backends.Backend, w writer, k int, log *slog.Log
 	}
 	took := time.Since(t0)
 	runtime.GC()
-	return startResult{took: took, rssMB: rss()}
+	res := startResult{took: took, rssMB: rss()}
+	if idle > 0 {
+		c0, t1 := cpuTime(), time.Now()
+		time.Sleep(idle) // the measurement: the process is left alone
+		res.idleCPU = 100 * float64(cpuTime()-c0) / float64(time.Since(t1))
+	}
+	return res
+}
+
+// cpuTime is the user+system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // rss returns this process's resident set in MiB.
