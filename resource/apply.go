@@ -63,36 +63,49 @@ func underAny(key string, ps []string) bool {
 	return false
 }
 
-// relativePairs is relative for a snapshot sorted by key (keys, and values in a parallel
-// slice, as a sortedGetter returns them): it gives the render sorted pairs and no map. When
-// making keys relative would change their order or merge two of them (keys that are not
-// clean), it falls back to relative's map.
-func (r *Resource) relativePairs(keys, values []string) template.Data {
+// relativeSorted is relative for a snapshot sorted by key (keys, and values in a parallel
+// slice, as a sortedGetter returns them): it gives the render sorted keys and no map. When
+// nothing changes (the common case, as for relative) it passes keys and values on as they
+// are. When making keys relative would change their order or merge two of them (keys that
+// are not clean), it falls back to relative's map.
+func (r *Resource) relativeSorted(keys, values []string) template.Data {
 	prefix := cleanPrefix(r.Prefix)
 	ps := r.Prefixes()
-	pairs := make(template.KVPairs, 0, len(keys))
+	rel := func(k string) string {
+		if prefix != "/" && backends.UnderPrefix(k, prefix) {
+			k = k[len(prefix):]
+		}
+		if k == "" || k[0] != '/' {
+			k = "/" + k
+		}
+		return path.Clean(k)
+	}
+	same := true
+	for _, k := range keys {
+		if !underAny(k, ps) || rel(k) != k {
+			same = false
+			break
+		}
+	}
+	if same {
+		return template.Data{Keys: keys, Values: values}
+	}
+	rks, rvs := make([]string, 0, len(keys)), make([]string, 0, len(keys))
 	for i, k := range keys {
 		if !underAny(k, ps) {
 			continue
 		}
-		rk := k
-		if prefix != "/" && backends.UnderPrefix(rk, prefix) {
-			rk = rk[len(prefix):]
-		}
-		if rk == "" || rk[0] != '/' {
-			rk = "/" + rk
-		}
-		rk = path.Clean(rk)
-		if n := len(pairs); n > 0 && pairs[n-1].Key >= rk {
+		rk := rel(k)
+		if n := len(rks); n > 0 && rks[n-1] >= rk {
 			kv := make(map[string]string, len(keys))
 			for i, k := range keys {
 				kv[k] = values[i]
 			}
 			return template.Data{KV: r.relative(kv)}
 		}
-		pairs = append(pairs, template.KVPair{Key: rk, Value: values[i]})
+		rks, rvs = append(rks, rk), append(rvs, values[i])
 	}
-	return template.Data{Pairs: pairs}
+	return template.Data{Keys: rks, Values: rvs}
 }
 
 // sortedGetter is a backend that can return its snapshot sorted by key, values in a parallel

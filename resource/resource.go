@@ -159,7 +159,7 @@ func (r *Resource) Sync(ctx context.Context, b backends.Backend, o SyncOptions) 
 			keys, values, err := sg.GetSorted(ctx, ps)
 			switch {
 			case err == nil:
-				return r.applyData(ctx, r.relativePairs(keys, values), o)
+				return r.applyData(ctx, r.relativeSorted(keys, values), o)
 			case !errors.Is(err, errors.ErrUnsupported):
 				return Result{}, fmt.Errorf("resource %s: get %v: %w", r.Name, ps, err)
 			}

@@ -86,3 +86,41 @@ func BenchmarkClone(b *testing.B) {
 		c.Funcs(boundFuncs(&instance{}))
 	}
 }
+
+// BenchmarkRenderLsGetv100k is the -onetime latency scenario's ls+getv template over 100,000
+// keys (1,000 folders of 100), from sorted pairs as a sorted-reading backend gives them.
+func BenchmarkRenderLsGetv100k(b *testing.B) {
+	keys, values := sorted100k()
+	tp := parseText(b, map[string]string{"app.tmpl": `{{range $s := ls "/app"}}[{{$s}}]
+{{range $k := ls (printf "/app/%s" $s)}}{{$k}}={{getv (printf "/app/%s/%s" $s $k)}}
+{{end}}{{end}}`}, Config{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tp.Render(ctx, Data{Keys: keys, Values: values}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRenderGets100k is the -onetime latency scenario's gets template over 100,000 keys.
+func BenchmarkRenderGets100k(b *testing.B) {
+	keys, values := sorted100k()
+	tp := parseText(b, map[string]string{"app.tmpl": "{{range gets \"/app/*/*\"}}{{.Key}}={{.Value}}\n{{end}}"}, Config{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tp.Render(ctx, Data{Keys: keys, Values: values}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// sorted100k is the latency scenario's 100,000 keys, sorted, and their values.
+func sorted100k() (keys, values []string) {
+	for i := range 100_000 {
+		keys = append(keys, fmt.Sprintf("/app/s%04d/k%03d", i/100, i%100))
+		values = append(values, fmt.Sprintf("value-%d", i))
+	}
+	return keys, values
+}

@@ -23,11 +23,14 @@ import (
 // sprigFuncs is sprig's text function map, built once (TxtFuncMap allocates a new map per call).
 var sprigFuncs = sync.OnceValue(func() texttemplate.FuncMap { return sprig.TxtFuncMap() })
 
-// staticFuncs returns sprig's functions overlaid with confd's (confd's win on a clash). The
+// staticFuncs returns sprig's functions overlaid with confd's (confd's win on a clash), built
+// once: Funcs only reads the map, and a run with many resources parses many templates. The
 // functions that depend on a render (store, services, include, DNS with the render's context)
 // are added by boundFuncs.
-func staticFuncs() texttemplate.FuncMap {
-	m := texttemplate.FuncMap{}
+var staticFuncs = sync.OnceValue(newStaticFuncs)
+
+func newStaticFuncs() texttemplate.FuncMap {
+	m := make(texttemplate.FuncMap, len(sprigFuncs())+32)
 	for k, v := range sprigFuncs() {
 		m[k] = v
 	}

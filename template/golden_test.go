@@ -90,9 +90,10 @@ func runGolden(t *testing.T, file string) {
 		cfg.Src = caseFile(c)
 		out, err := render(cfg, Data{KV: kv, Services: services})
 		// the same snapshot as sorted pairs renders the same
-		out2, err2 := render(cfg, Data{Pairs: pairsOf(kv), Services: services})
+		keys, values := keysOf(kv)
+		out2, err2 := render(cfg, Data{Keys: keys, Values: values, Services: services})
 		if !bytes.Equal(out, out2) || fmt.Sprint(err) != fmt.Sprint(err2) {
-			t.Errorf("%s: with Data.Pairs got %q, %v; with Data.KV %q, %v", c, out2, err2, out, err)
+			t.Errorf("%s: with Data.Keys got %q, %v; with Data.KV %q, %v", c, out2, err2, out, err)
 		}
 		var got txtar.File
 		if err != nil {

@@ -26,14 +26,17 @@ func (ks KVPairs) Swap(i, j int)      { ks[i], ks[j] = ks[j], ks[i] }
 // need are built lazily, once per render, and their answers are memoized per argument. A store
 // is used by one render (one goroutine) at a time.
 type store struct {
-	m map[string]string // nil when the store was made from sorted pairs
+	m map[string]string // nil when the store was made from sorted keys
 
-	pairs KVPairs    // all pairs, sorted by key (lazy, or given)
-	next  int        // with sorted pairs and no map: the index after the last key found
-	dirs  []dirEntry // all keys sorted by (path.Dir(key), key) (lazy)
-	clean bool       // every key is path.Clean(key), or that plus "/" (set with dirs)
+	keys     []string   // all keys, sorted (lazy, or given)
+	values   []string   // values[i] is the value of keys[i]
+	next     int        // with sorted keys and no map: the index after the last key found
+	dirs     []dirEntry // all keys sorted by (path.Dir(key), key) when keys are not (lazy)
+	dirsDone bool       // indexDirs ran
+	clean    bool       // every key is path.Clean(key), or that plus "/" (set by indexDirs)
 
-	memoGets  map[string]KVPairs
+	memoGets  map[string]KVPairs // answers that are not one run of keys
+	memoRuns  map[string][2]int  // answers that are keys[lo:hi]
 	memoGetvs map[string][]string
 	memoLs    map[string][]string
 	memoLsdir map[string][]string
@@ -51,14 +54,14 @@ func newStore(m map[string]string) *store {
 	return &store{m: m}
 }
 
-// newSortedStore makes a store of pairs sorted by key, without duplicates. It builds no map:
-// point lookups search the pairs, trying the pair after the last one found first (templates
-// mostly look keys up in order, as ls then getv does).
-func newSortedStore(pairs KVPairs) *store {
-	if pairs == nil {
-		pairs = KVPairs{}
+// newSortedStore makes a store of sorted keys without duplicates and their values. It builds
+// no map: point lookups search the keys, trying the key after the last one found first
+// (templates mostly look keys up in order, as ls then getv does).
+func newSortedStore(keys, values []string) *store {
+	if keys == nil {
+		keys, values = []string{}, []string{}
 	}
-	return &store{pairs: pairs}
+	return &store{keys: keys, values: values}
 }
 
 // lookup returns the value of key and whether it is stored.
@@ -67,17 +70,17 @@ func (s *store) lookup(key string) (string, bool) {
 		v, ok := s.m[key]
 		return v, ok
 	}
-	ps := s.pairs
-	if i := s.next; i < len(ps) && ps[i].Key == key {
+	ks := s.keys
+	if i := s.next; i < len(ks) && ks[i] == key {
 		s.next = i + 1
-		return ps[i].Value, true
+		return s.values[i], true
 	}
-	i, ok := slices.BinarySearchFunc(ps, key, func(p KVPair, k string) int { return strings.Compare(p.Key, k) })
+	i, ok := slices.BinarySearch(ks, key)
 	if !ok {
 		return "", false
 	}
 	s.next = i + 1
-	return ps[i].Value, true
+	return s.values[i], true
 }
 
 // size returns the number of keys.
@@ -85,7 +88,7 @@ func (s *store) size() int {
 	if s.m != nil {
 		return len(s.m)
 	}
-	return len(s.pairs)
+	return len(s.keys)
 }
 
 // get returns the pair stored under key, or a *KeyError wrapping ErrKeyNotExist.
@@ -116,33 +119,61 @@ func (s *store) exists(key string) bool {
 	return ok
 }
 
-// sortedPairs returns every pair, sorted by key: gets walks it without a map lookup per key.
-func (s *store) sortedPairs() KVPairs {
-	if s.pairs == nil {
-		s.pairs = make(KVPairs, 0, len(s.m))
-		for k, v := range s.m {
-			s.pairs = append(s.pairs, KVPair{Key: k, Value: v})
+// sortedKeys returns every key, sorted (values[i] is the value of keys[i]): gets, ls and lsdir
+// walk them without a map lookup per key.
+func (s *store) sortedKeys() []string {
+	if s.keys == nil {
+		s.keys = make([]string, 0, len(s.m))
+		for k := range s.m {
+			s.keys = append(s.keys, k)
 		}
-		slices.SortFunc(s.pairs, func(a, b KVPair) int { return strings.Compare(a.Key, b.Key) })
+		slices.Sort(s.keys)
+		s.values = make([]string, len(s.keys))
+		for i, k := range s.keys {
+			s.values[i] = s.m[k]
+		}
 	}
-	return s.pairs
+	return s.keys
 }
 
-func (s *store) dirIndex() []dirEntry {
-	if s.dirs == nil {
-		s.dirs = make([]dirEntry, 0, s.size())
-		s.clean = true
-		for _, kv := range s.sortedPairs() {
-			dir, clean := dirOf(kv.Key)
-			s.dirs = append(s.dirs, dirEntry{dir: dir, key: kv.Key})
-			s.clean = s.clean && clean
-		}
-		byDir := func(a, b dirEntry) int { return strings.Compare(a.dir, b.dir) }
-		if !slices.IsSortedFunc(s.dirs, byDir) { // sorted already when every key has the same depth
-			slices.SortStableFunc(s.dirs, byDir)
-		}
+// indexDirs prepares the (path.Dir(key), key) order that ls and lsdir walk. When the keys in
+// key order are in that order already (every key has the same depth, as in most trees) the
+// sorted pairs are the index and each entry's dir is computed when it is read; otherwise the
+// entries are built and sorted once.
+func (s *store) indexDirs() {
+	if s.dirsDone {
+		return
 	}
-	return s.dirs
+	s.dirsDone = true
+	keys := s.sortedKeys()
+	s.clean = true
+	inOrder := true
+	prev := ""
+	for _, k := range keys {
+		dir, clean := dirOf(k)
+		s.clean = s.clean && clean
+		inOrder = inOrder && prev <= dir
+		prev = dir
+	}
+	if inOrder {
+		return
+	}
+	s.dirs = make([]dirEntry, 0, len(keys))
+	for _, k := range keys {
+		dir, _ := dirOf(k)
+		s.dirs = append(s.dirs, dirEntry{dir: dir, key: k})
+	}
+	slices.SortStableFunc(s.dirs, func(a, b dirEntry) int { return strings.Compare(a.dir, b.dir) })
+}
+
+// dirAt returns entry i of the dir order (see indexDirs).
+func (s *store) dirAt(i int) dirEntry {
+	if s.dirs != nil {
+		return s.dirs[i]
+	}
+	k := s.keys[i]
+	dir, _ := dirOf(k)
+	return dirEntry{dir: dir, key: k}
 }
 
 // dirOf returns path.Dir(k) and whether k is clean: path.Clean(k) is k, or k without its
@@ -197,70 +228,88 @@ func literalSuffix(pattern string) string {
 	return pattern[strings.LastIndexAny(pattern, "*?")+1:]
 }
 
-// prefixRange returns the sorted pairs whose keys start with prefix.
-func prefixRange(sorted KVPairs, prefix string) KVPairs {
-	lo := sort.Search(len(sorted), func(i int) bool { return sorted[i].Key >= prefix })
+// prefixRange returns the index range [lo, hi) of the sorted keys that start with prefix.
+func prefixRange(sorted []string, prefix string) (int, int) {
+	lo := sort.SearchStrings(sorted, prefix)
 	hi := lo
-	for hi < len(sorted) && strings.HasPrefix(sorted[hi].Key, prefix) {
+	for hi < len(sorted) && strings.HasPrefix(sorted[hi], prefix) {
 		hi++
 	}
-	return sorted[lo:hi]
+	return lo, hi
 }
 
 // gets returns the pairs whose keys match pattern (path.Match: '*' never crosses '/'), sorted
 // by key; none is an empty list. A malformed pattern is an error when the store is not empty,
-// as in memkv.
+// as in memkv. Every answer is a new list: the caller may change it.
 func (s *store) gets(pattern string) (KVPairs, error) {
+	if r, ok := s.memoRuns[pattern]; ok {
+		return s.pairsOf(r[0], r[1]), nil
+	}
 	if r, ok := s.memoGets[pattern]; ok {
 		return slices.Clone(r), nil
 	}
-	ks := make(KVPairs, 0)
-	if s.size() > 0 {
-		if _, err := path.Match(pattern, ""); err != nil {
-			return nil, err
+	if s.size() == 0 {
+		return make(KVPairs, 0), nil
+	}
+	if _, err := path.Match(pattern, ""); err != nil {
+		return nil, err
+	}
+	lo, hi, ks := s.match(pattern)
+	if ks == nil {
+		if s.memoRuns == nil {
+			s.memoRuns = map[string][2]int{}
 		}
-		ks = s.match(pattern)
+		s.memoRuns[pattern] = [2]int{lo, hi}
+		return s.pairsOf(lo, hi), nil
 	}
 	if s.memoGets == nil {
 		s.memoGets = map[string]KVPairs{}
 	}
-	s.memoGets[pattern] = ks // never handed out itself: it may share s.pairs' array
+	s.memoGets[pattern] = ks
 	return slices.Clone(ks), nil
 }
 
-// match returns the sorted pairs whose keys match the (valid) pattern. When they are one run
-// of the sorted pairs (as with "/app/*/*" over a uniform tree) it returns that run without
-// copying it; callers clone it before handing it out.
-func (s *store) match(pattern string) KVPairs {
+// pairsOf returns the pairs of keys[lo:hi] in a new list.
+func (s *store) pairsOf(lo, hi int) KVPairs {
+	ks := make(KVPairs, hi-lo)
+	for i := range ks {
+		ks[i] = KVPair{Key: s.keys[lo+i], Value: s.values[lo+i]}
+	}
+	return ks
+}
+
+// match finds the sorted keys that match the (valid) pattern. When they are one run of the
+// sorted keys (as with "/app/*/*" over a uniform tree) it returns that run as [lo, hi) and a
+// nil list; otherwise the pairs.
+func (s *store) match(pattern string) (int, int, KVPairs) {
 	suffix := literalSuffix(pattern)
-	rng := prefixRange(s.sortedPairs(), literalPrefix(pattern))
+	keys := s.sortedKeys()
+	plo, phi := prefixRange(keys, literalPrefix(pattern))
 	first, last := -1, -1
 	var ks KVPairs // built only once the matches stop being one run
-	for i, kv := range rng {
-		if !strings.HasSuffix(kv.Key, suffix) {
+	for i := plo; i < phi; i++ {
+		k := keys[i]
+		if !strings.HasSuffix(k, suffix) {
 			continue
 		}
-		if ok, _ := path.Match(pattern, kv.Key); !ok {
+		if ok, _ := path.Match(pattern, k); !ok {
 			continue
 		}
 		switch {
 		case first < 0:
 			first = i
 		case ks == nil && i != last+1:
-			ks = append(make(KVPairs, 0, 2*(last+1-first)+1), rng[first:last+1]...)
+			ks = append(make(KVPairs, 0, 2*(last+1-first)+1), s.pairsOf(first, last+1)...)
 		}
 		if ks != nil {
-			ks = append(ks, kv)
+			ks = append(ks, KVPair{Key: k, Value: s.values[i]})
 		}
 		last = i
 	}
-	switch {
-	case first < 0:
-		return make(KVPairs, 0)
-	case ks == nil:
-		return rng[first : last+1 : last+1]
+	if first < 0 {
+		return 0, 0, nil
 	}
-	return ks
+	return first, last + 1, ks
 }
 
 // getvs returns the values of the keys matching pattern, sorted by value (not by key).
@@ -291,20 +340,29 @@ func (s *store) getvs(pattern string) ([]string, error) {
 // eachUnder jumps over the rest of it: ls and lsdir of a big tree cost one step per child,
 // not per descendant.
 func (s *store) eachUnder(p string, f func(e dirEntry) string) {
-	dirs := s.dirIndex()
+	s.indexDirs()
+	n := len(s.keys)
 	c := path.Clean(p)
 	find := func(x string, from int) int {
-		return from + sort.Search(len(dirs)-from, func(i int) bool { return dirs[from+i].dir >= x })
+		return from + sort.Search(n-from, func(i int) bool { return s.dirAt(from+i).dir >= x })
 	}
 	i := find(c, 0)
-	for ; i < len(dirs) && dirs[i].dir == c; i++ {
-		f(dirs[i])
+	for ; i < n; i++ {
+		e := s.dirAt(i)
+		if e.dir != c {
+			break
+		}
+		f(e)
 	}
 	sub := c + "/"
 	canJump := s.clean && (p == c || p == sub)
-	for i = find(sub, i); i < len(dirs) && strings.HasPrefix(dirs[i].dir, sub); {
-		name := f(dirs[i])
-		if canJump && name != "" && strings.HasPrefix(dirs[i].dir, sub+name+"/") {
+	for i = find(sub, i); i < n; {
+		e := s.dirAt(i)
+		if !strings.HasPrefix(e.dir, sub) {
+			break
+		}
+		name := f(e)
+		if canJump && name != "" && strings.HasPrefix(e.dir, sub+name+"/") {
 			// every dir in [sub+name+"/", sub+name+"0") starts with sub+name+"/"
 			i = find(sub+name+"0", i)
 			continue

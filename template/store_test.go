@@ -89,7 +89,7 @@ func TestStoreMatchesOracle(t *testing.T) {
 				m[k] = fmt.Sprintf("v%d", r.IntN(5))
 			}
 		}
-		for _, s := range []*store{newStore(m), newSortedStore(pairsOf(m))} {
+		for _, s := range []*store{newStore(m), sortedStore(m)} {
 			for _, p := range awkwardPaths {
 				if got, want := s.ls(p), oracleLs(m, p); !slices.Equal(got, want) {
 					t.Fatalf("keys %v: ls %q = %q, want %q", sortedKeysOf(m), p, got, want)
@@ -115,14 +115,17 @@ func TestStoreMatchesOracle(t *testing.T) {
 	}
 }
 
-// pairsOf returns the pairs of m sorted by key, as Data.Pairs takes them.
-func pairsOf(m map[string]string) KVPairs {
-	ps := KVPairs{}
-	for _, k := range sortedKeysOf(m) {
-		ps = append(ps, KVPair{Key: k, Value: m[k]})
+// keysOf returns the keys of m sorted and their values, as Data.Keys and Data.Values take them.
+func keysOf(m map[string]string) (keys, values []string) {
+	keys = sortedKeysOf(m)
+	values = make([]string, len(keys))
+	for i, k := range keys {
+		values[i] = m[k]
 	}
-	return ps
+	return keys, values
 }
+
+func sortedStore(m map[string]string) *store { return newSortedStore(keysOf(m)) }
 
 // TestStoreMatchesOracleRandomTrees uses clean keys only (the case where ls and lsdir jump over
 // whole subtrees), with names chosen so that siblings sort between a directory and its
@@ -145,7 +148,7 @@ func TestStoreMatchesOracleRandomTrees(t *testing.T) {
 			}
 			m[k] = "v"
 		}
-		for _, s := range []*store{newStore(m), newSortedStore(pairsOf(m))} {
+		for _, s := range []*store{newStore(m), sortedStore(m)} {
 			for _, p := range append(dirs, "/", "", "/n1-", "/zz") {
 				if got, want := s.ls(p), oracleLs(m, p); !slices.Equal(got, want) {
 					t.Fatalf("keys %v: ls %q = %q, want %q", sortedKeysOf(m), p, got, want)
@@ -176,21 +179,26 @@ func sortedKeysOf(m map[string]string) []string {
 // TestStoreAnswersAreCopies checks that in-place functions (reverse, sortByLength) cannot
 // change a memoized answer.
 func TestStoreAnswersAreCopies(t *testing.T) {
-	s := newStore(map[string]string{"/a/x": "2", "/a/y": "1"})
-	reverse(s.ls("/a"))
-	reverse(s.lsdir("/"))
-	vs, _ := s.getvs("/a/*")
-	reverse(vs)
-	ks, _ := s.gets("/a/*")
-	reverse(ks)
-	if got := s.ls("/a"); !slices.Equal(got, []string{"x", "y"}) {
-		t.Errorf("ls after reverse = %q", got)
-	}
-	if got, _ := s.getvs("/a/*"); !slices.Equal(got, []string{"1", "2"}) {
-		t.Errorf("getvs after reverse = %q", got)
-	}
-	if got, _ := s.gets("/a/*"); got[0].Key != "/a/x" {
-		t.Errorf("gets after reverse = %v", got)
+	m := map[string]string{"/a/x": "2", "/a/y": "1", "/a/z/w": "3"}
+	for _, s := range []*store{newStore(m), sortedStore(m)} {
+		reverse(s.ls("/a"))
+		reverse(s.lsdir("/"))
+		vs, _ := s.getvs("/a/*")
+		reverse(vs)
+		ks, _ := s.gets("/a/*")
+		reverse(ks)
+		if got := s.ls("/a"); !slices.Equal(got, []string{"x", "y", "z"}) {
+			t.Errorf("ls after reverse = %q", got)
+		}
+		if got, _ := s.getvs("/a/*"); !slices.Equal(got, []string{"1", "2"}) {
+			t.Errorf("getvs after reverse = %q", got)
+		}
+		if got, _ := s.gets("/a/*"); got[0].Key != "/a/x" {
+			t.Errorf("gets after reverse = %v", got)
+		}
+		if got, _ := s.getv("/a/x"); got != "2" {
+			t.Errorf("getv after reverse = %q, the store changed", got)
+		}
 	}
 }
 

@@ -36,11 +36,12 @@ type Services interface {
 type Data struct {
 	// KV is the snapshot, keys relative to the resource's prefix with a leading '/'.
 	KV map[string]string
-	// Pairs, when not nil, is the snapshot instead of KV (which is then ignored): the same keys
-	// as pairs sorted by key, without duplicates. A caller that has the keys sorted already
-	// spares the render building a map and sorting. The render only reads it.
-	Pairs    KVPairs
-	Services Services
+	// Keys, when not nil, is the snapshot instead of KV (which is then ignored): the keys
+	// sorted, without duplicates, and Values[i] the value of Keys[i]. A caller that has the
+	// keys sorted already spares the render building a map and sorting. The render only reads
+	// them.
+	Keys, Values []string
+	Services     Services
 }
 
 // Template is a parsed template; Render is safe for concurrent use.
@@ -101,8 +102,8 @@ func (t *Template) Render(ctx context.Context, d Data) ([]byte, error) {
 		ctx = context.Background()
 	}
 	var st *store
-	if d.Pairs != nil {
-		st = newSortedStore(d.Pairs)
+	if d.Keys != nil {
+		st = newSortedStore(d.Keys, d.Values)
 	} else {
 		st = newStore(d.KV)
 	}

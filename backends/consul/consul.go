@@ -89,24 +89,21 @@ func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string,
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	roots := backends.Dedupe(prefixes)
-	results := make([][]pair, len(roots))
+	out := &sink{kv: make(map[string]string)}
 	errs := make([]error, len(roots))
 	var wg sync.WaitGroup
 	for i, p := range roots {
 		wg.Go(func() {
-			pairs, err := c.list(ctx, p, nil)
-			if err != nil {
+			if err := c.list(ctx, p, out); err != nil {
 				errs[i] = c.wrap("list "+p, err)
-				return
 			}
-			results[i] = pairs
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return toMap(results), nil
+	return out.result(), nil
 }
 
 // consulKey turns a cleaned prefix into Consul's key form (no leading '/'; the root is "").
@@ -115,32 +112,6 @@ func consulKey(p string) string { return strings.TrimPrefix(p, "/") }
 // consulPath turns a Consul key into ours: a leading '/', cleaned as confd does ("a/b/" and
 // "a//b" read as "/a/b").
 func consulPath(key string) string { return path.Join("/", key) }
-
-// toMap gathers the pairs of every prefix into one map. A folder entry ("a/b/") reads as
-// "/a/b" = "" unless a real key "a/b" is there.
-func toMap(lists [][]pair) map[string]string {
-	n := 0
-	for _, l := range lists {
-		n += len(l)
-	}
-	out := make(map[string]string, n)
-	var folders []string
-	for _, l := range lists {
-		for _, kv := range l {
-			if kv.folder {
-				folders = append(folders, kv.key)
-				continue
-			}
-			out[kv.key] = kv.value
-		}
-	}
-	for _, k := range folders {
-		if _, ok := out[k]; !ok {
-			out[k] = ""
-		}
-	}
-	return out
-}
 
 // wrap classifies an error from the Consul API: 401/403 wrap backends.ErrAuth, anything else
 // backends.ErrUnavailable. Credentials never appear in it.

@@ -1,8 +1,12 @@
 package consul
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"path"
 	"strings"
 	"testing"
@@ -81,5 +85,41 @@ func TestCleanPathAndUnderPrefix(t *testing.T) {
 				t.Errorf("underPrefix(%q, %q) = %v, want %v", p, prefix, got, want)
 			}
 		}
+	}
+}
+
+// A fake agent checks the request Get sends itself, and how it reads 404s and broken bodies.
+func TestListRequest(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.URL.Query()["recurse"]; !ok || r.Header.Get("Accept-Encoding") != "identity" {
+			http.Error(w, "want ?recurse, uncompressed on loopback", http.StatusBadRequest)
+			return
+		}
+		switch r.URL.Path {
+		case "/v1/kv/app":
+			_, _ = w.Write([]byte(`[{"Key":"app","Value":"cm9vdA=="},{"Key":"app-x/k","Value":"eA=="},` +
+				`{"Key":"app/d/","Value":null},{"Key":"app/e/","Value":null},{"Key":"app/e","Value":"ZQ=="},{"Key":"app//a/./b","Value":"Yg=="}]`))
+		case "/v1/kv/other":
+			_, _ = w.Write([]byte(`[{"Key":"other/k","Value":"bw=="}]`))
+		case "/v1/kv/broken":
+			_, _ = w.Write([]byte(`[{"Key":"broken/k","Value":"bw=="}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	c, err := New(Config{Address: srv.Listener.Addr().String(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	kv, err := c.Get(context.Background(), []string{"/app", "/other", "/missing"})
+	want := map[string]string{"/app": "root", "/app/d": "", "/app/e": "e", "/app/a/b": "b", "/other/k": "o"}
+	if err != nil || !maps.Equal(kv, want) {
+		t.Errorf("Get = %q, %v; want %q", kv, err, want)
+	}
+	_, err = c.Get(context.Background(), []string{"/broken"})
+	if !errors.Is(err, backends.ErrUnavailable) || !errors.Is(err, errSyntax) || !strings.Contains(err.Error(), srv.Listener.Addr().String()) {
+		t.Errorf("Get of a truncated body: %v, want backends.ErrUnavailable naming the agent", err)
 	}
 }

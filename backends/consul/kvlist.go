@@ -10,22 +10,18 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/consul/api"
 )
-
-// pair is one key read by list, its path already in our form.
-type pair struct {
-	key, value string
-	folder     bool // from a folder entry ("a/b/")
-}
 
 // list reads every key under prefix p (a cleaned path) with one request, as the api client's
 // KV().List would (same address, path prefix, TLS, token, basic auth, datacenter, namespace and
 // partition: all taken from the api.Config that api.NewClient completed), but decodes the
 // body as it arrives and keeps only the keys under p by path. A prefix with no keys (404)
-// gives none. Errors from the agent are api.StatusError, as from the api client.
-func (c *Client) list(ctx context.Context, p string, into []pair) ([]pair, error) {
+// gives none. Keys go into out in batches. Errors from the agent are api.StatusError, as from
+// the api client.
+func (c *Client) list(ctx context.Context, p string, out *sink) error {
 	ac := c.apiConfig
 	q := url.Values{"recurse": {""}}
 	if ac.Datacenter != "" {
@@ -40,7 +36,7 @@ func (c *Client) list(ctx context.Context, p string, into []pair) ([]pair, error
 	u := url.URL{Scheme: ac.Scheme, Host: ac.Address, Path: ac.PathPrefix + "/v1/kv/" + consulKey(p), RawQuery: q.Encode()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header = c.api.Headers()
 	if req.Header == nil {
@@ -59,7 +55,7 @@ func (c *Client) list(ctx context.Context, p string, into []pair) ([]pair, error
 	}
 	resp, err := ac.HttpClient.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -68,12 +64,13 @@ func (c *Client) list(ctx context.Context, p string, into []pair) ([]pair, error
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotFound:
-		return into, nil
+		return nil
 	default:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return nil, api.StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(body))}
+		return api.StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(body))}
 	}
 	var b []byte // "/" + key + value: one allocation per key holds both strings
+	batch := make([]entry, 0, 256)
 	err = decodeKVs(resp.Body, func(key, value []byte) {
 		folder := bytes.HasSuffix(key, []byte("/"))
 		b = append(append(b[:0], '/'), key...)
@@ -84,17 +81,58 @@ func (c *Client) list(ctx context.Context, p string, into []pair) ([]pair, error
 			return
 		}
 		if folder {
-			into = append(into, pair{key: string(b), folder: true})
-			return
+			batch = append(batch, entry{key: string(b), folder: true})
+		} else {
+			n := len(b)
+			s := string(append(b, value...))
+			batch = append(batch, entry{key: s[:n], value: s[n:]})
 		}
-		n := len(b)
-		s := string(append(b, value...))
-		into = append(into, pair{key: s[:n], value: s[n:]})
+		if len(batch) == cap(batch) {
+			out.add(batch)
+			batch = batch[:0]
+		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", u.Path, err)
+		return fmt.Errorf("read %s: %w", u.Path, err)
 	}
-	return into, nil
+	out.add(batch)
+	return nil
+}
+
+// entry is one key read by list, its path in our form.
+type entry struct {
+	key, value string
+	folder     bool // from a folder entry ("a/b/")
+}
+
+// sink gathers the entries of parallel lists into one map.
+type sink struct {
+	mu      sync.Mutex
+	kv      map[string]string
+	folders []string
+}
+
+func (s *sink) add(batch []entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range batch {
+		if e.folder {
+			s.folders = append(s.folders, e.key)
+			continue
+		}
+		s.kv[e.key] = e.value
+	}
+}
+
+// result is the map, in which a folder entry ("a/b/") reads as "/a/b" = "" unless a real
+// key "a/b" is there.
+func (s *sink) result() map[string]string {
+	for _, k := range s.folders {
+		if _, ok := s.kv[k]; !ok {
+			s.kv[k] = ""
+		}
+	}
+	return s.kv
 }
 
 // cleanPath reports whether p (starting with '/') is what path.Clean would make of it: no

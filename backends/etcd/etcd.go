@@ -100,7 +100,7 @@ func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string,
 	var kv map[string]string
 	err := c.get(ctx, prefixes, func(n int) {
 		kv = make(map[string]string, n)
-	}, func(_ int, kvs []*mvccpb.KeyValue) {
+	}, func(_ int, _ int64, kvs []*mvccpb.KeyValue) {
 		addKVs(kv, kvs)
 	})
 	if err != nil {
@@ -117,12 +117,13 @@ func (c *Client) GetSorted(ctx context.Context, prefixes []string) (keys, values
 	var parts []part // by range index; each page is sliced into strings as it arrives
 	err = c.get(ctx, prefixes, func(int) {
 		parts = parts[:0]
-	}, func(i int, kvs []*mvccpb.KeyValue) {
+	}, func(i int, count int64, kvs []*mvccpb.KeyValue) {
 		for len(parts) <= i {
 			parts = append(parts, part{})
 		}
-		if parts[i].keys == nil && len(kvs) > 0 {
-			parts[i].keys, parts[i].values = make([]string, 0, len(kvs)), make([]string, 0, len(kvs))
+		if parts[i].keys == nil && len(kvs) > 0 { // the range's first page: count is all of it
+			n := max(int(count), len(kvs))
+			parts[i].keys, parts[i].values = make([]string, 0, n), make([]string, 0, n)
 		}
 		parts[i].keys, parts[i].values = appendKVs(parts[i].keys, parts[i].values, kvs)
 	})
@@ -154,9 +155,10 @@ func (c *Client) GetSorted(ctx context.Context, prefixes []string) (keys, values
 }
 
 // get reads prefixes (deduplicated) and hands every page to add with the index of its range in
-// ranges(ps); reset is called with the expected number of keys before the first page of each
-// attempt (a compacted revision makes it start again).
-func (c *Client) get(ctx context.Context, prefixes []string, reset func(n int), add func(i int, kvs []*mvccpb.KeyValue)) error {
+// ranges(ps) and the number of keys left in that range from the page on. reset is called with
+// the expected number of keys before the first page of each attempt (a compacted revision
+// makes it start again).
+func (c *Client) get(ctx context.Context, prefixes []string, reset func(n int), add func(i int, count int64, kvs []*mvccpb.KeyValue)) error {
 	ps := backends.Dedupe(prefixes)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
@@ -214,7 +216,7 @@ func ranges(ps []string) []keyRange {
 // The first page of every range comes in one transaction (or, past etcd's limit on operations
 // per transaction, several pinned to the first one's revision); further pages are read pinned
 // to that revision too, in key order within their range.
-func (c *Client) read(ctx context.Context, ps []string, reset func(n int), add func(i int, kvs []*mvccpb.KeyValue)) (int64, error) {
+func (c *Client) read(ctx context.Context, ps []string, reset func(n int), add func(i int, count int64, kvs []*mvccpb.KeyValue)) (int64, error) {
 	rs := ranges(ps)
 	type cont struct {
 		i int
@@ -228,7 +230,7 @@ func (c *Client) read(ctx context.Context, ps []string, reset func(n int), add f
 			reset(int(resp.Count))
 			first = false
 		}
-		add(i, resp.Kvs)
+		add(i, resp.Count, resp.Kvs)
 		if resp.More && len(resp.Kvs) > 0 {
 			more = append(more, cont{i, keyRange{string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00", r.end}})
 		}

@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -48,5 +49,31 @@ func TestGetPages(t *testing.T) {
 	}
 	if kv["/big"] != "self" || kv["/big-other/x"] != "" || kv["/bigger"] != "" {
 		t.Fatalf("prefix by path broken: /big=%q /big-other/x=%q /bigger=%q", kv["/big"], kv["/big-other/x"], kv["/bigger"])
+	}
+	// GetSorted returns the same keys, sorted, with their values, for prefixes whose ranges
+	// interleave ("/big" < "/big-other" < "/big/…" < "/bigger") and some of which take pages.
+	for _, ps := range [][]string{{"/big"}, {"/bigger", "/big", "/big-other"}, {"/"}, {"/none"}} {
+		want, err := cl.Get(ctxT(t), ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, values, err := cl.GetSorted(ctxT(t), ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) != len(want) || len(values) != len(keys) || keys == nil {
+			t.Fatalf("GetSorted(%v): %d keys, %d values; want %d", ps, len(keys), len(values), len(want))
+		}
+		if !slices.IsSorted(keys) {
+			t.Fatalf("GetSorted(%v): keys not sorted", ps)
+		}
+		for i, k := range keys {
+			if i > 0 && keys[i-1] == k {
+				t.Fatalf("GetSorted(%v): %s twice", ps, k)
+			}
+			if v, ok := want[k]; !ok || v != values[i] {
+				t.Fatalf("GetSorted(%v): %s = %q, Get has %q (%v)", ps, k, values[i], v, ok)
+			}
+		}
 	}
 }

@@ -35,7 +35,8 @@ func load(b *testing.B, st *store, groups, perGroup int) {
 }
 
 // BenchmarkGet reads 100,000 keys under one prefix (100 folders of 1,000), and 50 prefixes of
-// 1,000 keys each in one Get, with several numbers of requests in flight and of sessions.
+// 1,000 keys each in one Get: with multiRead, and with the walk of one request per node (for
+// servers before 3.6) at several numbers of requests in flight and of sessions.
 func BenchmarkGet(b *testing.B) {
 	srv := testservers.ZooKeeper(b)
 	st := newStore(b, srv.Addr)
@@ -49,13 +50,21 @@ func BenchmarkGet(b *testing.B) {
 		prefixes []string
 		keys     int
 	}{{"100000keys", []string{"/bench"}, 100000}, {"50x1000keys", fifty, 50000}} {
-		for _, v := range []struct{ conc, sessions int }{{DefaultConcurrency, 1}, {DefaultConcurrency, DefaultSessions}, {256, 4}} {
-			b.Run(fmt.Sprintf("%s/conc%d/sessions%d", bc.name, v.conc, v.sessions), func(b *testing.B) {
+		for _, v := range []struct {
+			walk           bool
+			conc, sessions int
+		}{{false, 0, 0}, {true, DefaultConcurrency, DefaultSessions}, {true, 256, 4}} {
+			name := bc.name + "/multiread"
+			if v.walk {
+				name = fmt.Sprintf("%s/walk/conc%d/sessions%d", bc.name, v.conc, v.sessions)
+			}
+			b.Run(name, func(b *testing.B) {
 				c, err := New(Config{Nodes: []string{srv.Addr}, Logger: quiet, Concurrency: v.conc, Sessions: v.sessions})
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer c.Close()
+				c.noMulti.Store(v.walk)
 				for b.Loop() {
 					kv, err := c.Get(context.Background(), bc.prefixes)
 					if err != nil {

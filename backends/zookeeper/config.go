@@ -33,8 +33,8 @@ type Config struct {
 	SessionTimeout time.Duration // asked of the server, which clamps it to 2..20 ticks
 	DialTimeout    time.Duration // per TCP connection attempt
 	RequestTimeout time.Duration // bounds one Get
-	Concurrency    int           // requests a Get keeps in flight
-	Sessions       int           // sessions a Get spreads its reads over (Watch has its own)
+	Concurrency    int           // without multiRead (before 3.6): requests a Get keeps in flight
+	Sessions       int           // without multiRead: sessions a Get spreads its reads over
 	Logger         *slog.Logger  // nil: slog.Default()
 
 	wrapConn func(net.Conn) net.Conn // tests: see every connection

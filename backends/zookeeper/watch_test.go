@@ -316,7 +316,13 @@ func TestWatchSessionExpiry(t *testing.T) {
 	if _, err := c.Get(context.Background(), []string{"/exp"}); err != nil {
 		t.Fatal(err)
 	}
-	mine := map[int64]bool{} // the sessions Get uses
+	mine := map[int64]bool{} // the sessions Get uses: its kept wire session (and walkGet's pool)
+	c.wireMu.Lock()
+	if c.wire == nil {
+		t.Fatal("Get kept no wire session")
+	}
+	mine[c.wire.id] = true
+	c.wireMu.Unlock()
 	for _, conn := range c.conns {
 		deadline := time.Now().Add(10 * time.Second)
 		for conn.SessionID() == 0 {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -28,14 +29,22 @@ func init() {
 
 // Client reads (and watches) a ZooKeeper ensemble. It is safe for concurrent use.
 type Client struct {
-	cfg   Config
-	sess  []*session // Config.Sessions sessions; Get spreads its reads over them
-	conns []*zk.Conn // sess[i].conn
+	cfg Config
+
+	poolMu     sync.Mutex
+	poolClosed bool
+	sess       []*session // Config.Sessions sessions for walkGet, dialled when first needed
+	conns      []*zk.Conn // sess[i].conn
 
 	authMu sync.Mutex
 	authed []bool // per conns[i]
 
 	closeOnce sync.Once
+
+	noMulti atomic.Bool // the server lacks multiRead: Get walks with one request per node
+	wireMu  sync.Mutex
+	wire    *wireConn // a wire session kept between Gets (see takeWire)
+	closed  bool
 }
 
 var (
@@ -43,30 +52,49 @@ var (
 	_ backends.Watcher = (*Client)(nil)
 )
 
-// New validates cfg and returns a client. The session is established in the background:
-// New does not fail when the servers are down; Get does.
+// New validates cfg and returns a client. It does not contact the servers: New does not fail
+// when they are down; Get does.
 func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	c := &Client{cfg: cfg, authed: make([]bool, cfg.Sessions)}
-	for range cfg.Sessions {
-		ss, err := dial(cfg, nil)
+	return &Client{cfg: cfg, authed: make([]bool, cfg.Sessions)}, nil
+}
+
+// pool returns the go-zookeeper sessions of walkGet, dialling them the first time.
+func (c *Client) pool() ([]*zk.Conn, error) {
+	c.poolMu.Lock()
+	defer c.poolMu.Unlock()
+	if c.poolClosed {
+		return nil, fmt.Errorf("zookeeper %s: %w: client closed", c.node(nil), backends.ErrUnavailable)
+	}
+	for len(c.sess) < c.cfg.Sessions {
+		ss, err := dial(c.cfg, nil)
 		if err != nil {
-			c.Close()
 			return nil, err
 		}
 		c.sess, c.conns = append(c.sess, ss), append(c.conns, ss.conn)
 	}
-	return c, nil
+	return c.conns, nil
 }
 
 // Close ends the sessions. It is safe to call more than once.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
+		c.wireMu.Lock()
+		wc := c.wire
+		c.wire, c.closed = nil, true
+		c.wireMu.Unlock()
+		if wc != nil {
+			wc.close()
+		}
+		c.poolMu.Lock()
+		c.poolClosed = true
+		sess := c.sess
+		c.poolMu.Unlock()
 		var wg sync.WaitGroup
-		for _, ss := range c.sess {
+		for _, ss := range sess {
 			wg.Go(ss.close)
 		}
 		wg.Wait()
@@ -92,20 +120,41 @@ func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string,
 	if err != nil && parent.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 		// Our own timeout, not the caller's: the ensemble did not answer in time.
 		return nil, fmt.Errorf("zookeeper %s: get %q: no answer within %v: %w: %w",
-			c.node(c.conns[0]), prefixes, c.cfg.RequestTimeout, backends.ErrUnavailable, err)
+			c.node(nil), prefixes, c.cfg.RequestTimeout, backends.ErrUnavailable, err)
 	}
 	return kv, err
 }
 
 func (c *Client) get(ctx context.Context, prefixes []string) (map[string]string, error) {
-	if err := c.authAll(ctx); err != nil {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("zookeeper %s: get: %w", c.node(nil), err)
+	}
+	if !c.noMulti.Load() {
+		kv, err := c.getMulti(ctx, backends.Dedupe(prefixes))
+		if !errors.Is(err, errNoMultiRead) {
+			return kv, err
+		}
+		c.cfg.Logger.Info("the server lacks multiRead (ZooKeeper 3.6+): reading one node per request", "backend", "zookeeper")
+		c.noMulti.Store(true)
+	}
+	return c.walkGet(ctx, prefixes)
+}
+
+// walkGet reads with go-zookeeper, one request per node, Concurrency in flight over the
+// Sessions sessions: for servers without multiRead.
+func (c *Client) walkGet(ctx context.Context, prefixes []string) (map[string]string, error) {
+	conns, err := c.pool()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.authAll(ctx, conns); err != nil {
 		return nil, err
 	}
 	var mu sync.Mutex
 	out := make(map[string]string)
 	roots := backends.Dedupe(prefixes)
 	visit := func(worker int, p string) ([]string, error) {
-		conn := c.conns[worker%len(c.conns)]
+		conn := conns[worker%len(conns)]
 		data, stat, err := conn.Get(p)
 		if errors.Is(err, zk.ErrNoNode) {
 			return nil, nil
@@ -154,17 +203,17 @@ func childPaths(parent string, names []string) []string {
 
 // lostConn reports whether err means the connection (not the request) failed.
 func lostConn(err error) bool {
-	return errors.Is(err, zk.ErrNoServer) || errors.Is(err, zk.ErrConnectionClosed) || errors.Is(err, zk.ErrSessionExpired)
+	return errors.Is(err, errLost) || errors.Is(err, zk.ErrNoServer) || errors.Is(err, zk.ErrConnectionClosed) || errors.Is(err, zk.ErrSessionExpired)
 }
 
 // authAll adds the digest credentials to every session of the pool, once.
-func (c *Client) authAll(ctx context.Context) error {
+func (c *Client) authAll(ctx context.Context, conns []*zk.Conn) error {
 	if c.cfg.Username == "" {
 		return nil
 	}
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
-	for i, conn := range c.conns {
+	for i, conn := range conns {
 		if c.authed[i] {
 			continue
 		}

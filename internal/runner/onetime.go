@@ -13,7 +13,9 @@ import (
 // onetime syncs every resource once, at most cap(r.sem) at a time, and returns errors.Join of
 // the failures (each error names its resource). It never retries: with the store down it fails
 // fast. Resources read from one snapshot of the union of their prefixes (see readSnapshot).
+// While it runs the Go runtime's memory is softly limited (see limitMemory).
 func (r *Runner) onetime(ctx context.Context) error {
+	defer limitMemory()()
 	start := time.Now()
 	names := make([]string, 0, len(r.cfg.Resources))
 	for _, res := range r.cfg.Resources {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/reconf/reconf/backends"
@@ -90,5 +91,75 @@ func TestSnapshotErrors(t *testing.T) {
 	denied := failing{newMem(), fmt.Errorf("etcd x: get: %w", backends.ErrAuth)}
 	if snap := readSnapshot(ctx, denied, list); snap != nil {
 		t.Fatal("snapshot kept after an auth error; want each resource to read for itself")
+	}
+}
+
+// sortedMem is a memBackend that also reads sorted, as etcd does.
+type sortedMem struct{ *memBackend }
+
+func (s sortedMem) GetSorted(ctx context.Context, prefixes []string) (keys, values []string, err error) {
+	kv, err := s.Get(ctx, prefixes)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys = slices.Sorted(maps.Keys(kv))
+	for _, k := range keys {
+		values = append(values, kv[k])
+	}
+	return keys, values, nil
+}
+
+// TestSnapshotSorted: GetSorted serves each resource its keys sorted, from a snapshot read
+// sorted or as a map; uncovered prefixes go to a backend that reads sorted, or are refused
+// with errors.ErrUnsupported (the caller then uses Get). Get answers the same keys.
+func TestSnapshotSorted(t *testing.T) {
+	ctx := context.Background()
+	list := []*resource.Resource{res("a", "/a"), res("b", "/b", "/c/w")}
+	for _, sorted := range []bool{true, false} {
+		m := newMem()
+		for _, k := range []string{"/a", "/a/x", "/a/y/z", "/a-b/y", "/b/z", "/b-c", "/c/w", "/d/q"} {
+			m.set(k, "v"+k)
+		}
+		var b backends.Backend = m
+		if sorted {
+			b = sortedMem{m}
+		}
+		snap := readSnapshot(ctx, b, list)
+		if snap == nil || m.gets != 1 || (snap.kv == nil) != sorted {
+			t.Fatalf("sorted=%v: snapshot %v after %d reads", sorted, snap, m.gets)
+		}
+		for _, tc := range []struct {
+			prefixes []string
+			want     []string
+		}{
+			{[]string{"/a"}, []string{"/a", "/a/x", "/a/y/z"}},
+			{[]string{"/c/w", "/b"}, []string{"/b/z", "/c/w"}},
+			{[]string{"/a/y", "/b", "/a"}, []string{"/a", "/a/x", "/a/y/z", "/b/z"}},
+			{[]string{"/a/nothing"}, []string{}},
+		} {
+			keys, values, err := snap.GetSorted(ctx, tc.prefixes)
+			if err != nil || !slices.Equal(keys, tc.want) || keys == nil {
+				t.Fatalf("sorted=%v: GetSorted(%v) = %v, %v; want %v", sorted, tc.prefixes, keys, err, tc.want)
+			}
+			for i, k := range keys {
+				if values[i] != "v"+k {
+					t.Fatalf("sorted=%v: GetSorted(%v): %s = %q", sorted, tc.prefixes, k, values[i])
+				}
+			}
+			kv, err := snap.Get(ctx, tc.prefixes)
+			if err != nil || !slices.Equal(slices.Sorted(maps.Keys(kv)), tc.want) {
+				t.Fatalf("sorted=%v: Get(%v) = %v, %v; want %v", sorted, tc.prefixes, kv, err, tc.want)
+			}
+		}
+		if m.gets != 1 {
+			t.Fatalf("sorted=%v: covered reads went to the store: %d reads", sorted, m.gets)
+		}
+		keys, _, err := snap.GetSorted(ctx, []string{"/d"})
+		switch {
+		case sorted && (err != nil || !slices.Equal(keys, []string{"/d/q"}) || m.gets != 2):
+			t.Fatalf("uncovered GetSorted = %v, %v after %d reads; want the backend's answer", keys, err, m.gets)
+		case !sorted && !errors.Is(err, errors.ErrUnsupported):
+			t.Fatalf("uncovered GetSorted on a map backend = %v, %v; want ErrUnsupported", keys, err)
+		}
 	}
 }
