@@ -21,10 +21,11 @@ func (ks KVPairs) Len() int           { return len(ks) }
 func (ks KVPairs) Less(i, j int) bool { return ks[i].Key < ks[j].Key }
 func (ks KVPairs) Swap(i, j int)      { ks[i], ks[j] = ks[j], ks[i] }
 
-// store is one render's read-only view of the KV snapshot with confd's memkv semantics.
-// get, getv and exists use the map directly; the sorted indexes that gets, getvs, ls and lsdir
-// need are built lazily, once per render, and their answers are memoized per argument. A store
-// is used by one render (one goroutine) at a time.
+// store is one render's read-only view of the KV snapshot with confd's memkv semantics. It is
+// made from a map (get, getv and exists use it directly; the sorted keys that gets, getvs, ls
+// and lsdir need are built lazily, once per render) or from keys sorted already (no map: point
+// lookups search them). Answers of gets, getvs, ls and lsdir are memoized per argument. A
+// store is used by one render (one goroutine) at a time.
 type store struct {
 	m map[string]string // nil when the store was made from sorted keys
 

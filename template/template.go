@@ -53,6 +53,9 @@ type Template struct {
 	pool sync.Pool              // of *instance
 	// files are the paths Parse read, root first.
 	files []string
+	// getvOneArg: no call to getv passes a default, so it is bound without its variadic tail
+	// (see oneArgOnly).
+	getvOneArg bool
 }
 
 // instance is a clone of the parsed template whose functions are bound to st. The pool hands
@@ -88,6 +91,7 @@ func Parse(cfg Config) (*Template, error) {
 	}
 	t.base = base
 	t.files = p.files
+	t.getvOneArg = oneArgOnly(base, "getv")
 	return t, nil
 }
 
@@ -135,7 +139,11 @@ func (t *Template) get() (*instance, error) {
 		return nil, err
 	}
 	inst := &instance{}
-	inst.tmpl = c.Funcs(boundFuncs(inst))
+	fm := boundFuncs(inst)
+	if t.getvOneArg {
+		fm["getv"] = func(key string) (string, error) { return inst.st.store.getv(key) }
+	}
+	inst.tmpl = c.Funcs(fm)
 	return inst, nil
 }
 
