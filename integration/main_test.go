@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconf/reconf/internal/testservers"
 	"go.uber.org/goleak"
 )
 
@@ -19,34 +19,13 @@ import (
 var reconfBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "reconf-integration-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	reconfBin = filepath.Join(dir, "reconf")
-	build := exec.Command("go", "build", "-o", reconfBin, "github.com/reconf/reconf/cmd/reconf")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "integration: building reconf:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		// Every goroutine the tests started (load workers, backends, clients) is gone; idle
-		// keep-alive connections of the store clients' pools may linger and are allowed.
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-			goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		); err != nil {
-			fmt.Fprintln(os.Stderr, "integration: leaked goroutines:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	// Every goroutine the tests started (load workers, backends, clients) must be gone; idle
+	// keep-alive connections of the store clients' pools may linger and are allowed.
+	testservers.RunWithReconf(m, &reconfBin, "",
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
 }
 
 // proc is a child process whose output goes to a log file; it is stopped by its pid.

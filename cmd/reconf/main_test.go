@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/reconf/reconf/internal/testservers"
 )
 
 // bin is the reconf binary TestMain builds, with a version and commit set by -ldflags.
@@ -26,29 +26,7 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "reconf-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "reconf")
-	build := exec.Command("go", "build", "-o", bin,
-		"-ldflags", "-X main.version="+testVersion+" -X main.commit="+testCommit, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building reconf:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testservers.RunWithReconf(m, &bin, "-X main.version="+testVersion+" -X main.commit="+testCommit)
 }
 
 // result is one finished run of the binary.

@@ -11,36 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/reconf/reconf/internal/testservers"
 )
 
 // reconfBin is the real reconf binary, built once for the package by TestMain.
 var reconfBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "reconf-watch-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "watch:", err)
-		os.Exit(1)
-	}
-	reconfBin = filepath.Join(dir, "reconf")
-	build := exec.Command("go", "build", "-o", reconfBin, "github.com/reconf/reconf/cmd/reconf")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "watch: building reconf:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		// Every client and process waiter must be gone once the tests are.
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "watch: leaked goroutines:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	// Every client and process waiter must be gone once the tests are.
+	testservers.RunWithReconf(m, &reconfBin, "")
 }
 
 // proc is a reconf process started by a test: its own process group, output in a log file,
