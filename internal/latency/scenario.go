@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -256,6 +257,17 @@ func measureStart(tb *fakeTB, b backends.Backend, w writer, k int, idle time.Dur
 	runtime.GC()
 	res := startResult{took: took, rssMB: rss()}
 	if idle > 0 {
+		if prof := os.Getenv("RECONF_IDLE_PROFILE"); prof != "" { // where the idle CPU goes
+			if f, err := os.Create(prof); err == nil {
+				if pprof.StartCPUProfile(f) == nil {
+					defer func() { pprof.StopCPUProfile(); f.Close() }()
+				}
+			}
+		}
+		// Watches that come up after the first render signal once (a change made before
+		// they were in place would be lost otherwise), and each resource re-reads once:
+		// start-up work, not idling. Let it pass before measuring.
+		time.Sleep(2 * time.Second)
 		c0, t1 := cpuTime(), time.Now()
 		time.Sleep(idle) // the measurement: the process is left alone
 		res.idleCPU = 100 * float64(cpuTime()-c0) / float64(time.Since(t1))
