@@ -105,7 +105,7 @@ func tlsProbe(ctx context.Context, addr string, c EtcdTLS) error {
 	return conn.Close()
 }
 
-// ZooKeeper starts ZooKeeper and waits until it answers "ruok".
+// ZooKeeper starts ZooKeeper and waits until it answers "ruok" and "srvr" says it serves.
 func ZooKeeper(t testing.TB) *Server {
 	t.Helper()
 	return launch(t, spec{
@@ -135,6 +135,15 @@ func ZooKeeper(t testing.TB) *Server {
 			}
 			if reply != "imok" {
 				return fmt.Errorf("ruok: %q", reply)
+			}
+			// "imok" only says the process runs; "srvr" answers with the server's mode once
+			// it serves client sessions (before that: "not currently serving requests").
+			reply, err = tcpExchange(ctx, s.Addr, "srvr", true)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(reply, "Mode: standalone") {
+				return fmt.Errorf("srvr: not serving yet: %q", reply)
 			}
 			return nil
 		},
