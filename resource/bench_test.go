@@ -47,3 +47,21 @@ func BenchmarkApplyChanged(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkApplyChangedOneKey is the watch-mode hot path: one key changed, one small file
+// rewritten (stage, fsync, rename, fsync folder).
+func BenchmarkApplyChangedOneKey(b *testing.B) {
+	f := newFixture(b)
+	r := f.one(tomlFor(f.dest("one.conf"), ""), `v={{getv "/db/k"}}`)
+	kv := map[string]string{"/prod/db/k": "0"}
+	o := SyncOptions{Log: slog.New(slog.DiscardHandler)}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		kv["/prod/db/k"] = fmt.Sprint(i)
+		if res, err := r.Apply(context.Background(), kv, o); err != nil || !res.Written {
+			b.Fatal(res, err)
+		}
+	}
+}
