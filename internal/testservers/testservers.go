@@ -1,6 +1,7 @@
 package testservers
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -205,6 +206,27 @@ func (s *Server) Start(t testing.TB) {
 func (s *Server) Pause(t testing.TB) {
 	t.Helper()
 	s.signal(t, syscall.SIGSTOP)
+	// SIGSTOP is delivered asynchronously: until the process is in the stopped state a
+	// request sent right after Pause may still be answered.
+	pid := s.PID()
+	deadline := time.Now().Add(5 * time.Second)
+	for !stopped(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("testservers: %s: pid %d not stopped 5s after SIGSTOP", s.Name, pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stopped reports whether pid is in the stopped state (T) according to /proc.
+func stopped(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && i+2 < len(b) && b[i+2] == 'T'
 }
 
 // Resume sends SIGCONT to a paused server.
