@@ -47,6 +47,8 @@ type Client struct {
 
 	mu  sync.Mutex
 	cur int // index of the node that answered last
+
+	keys keyCache // names under live watches' prefixes, so Get can skip SCAN
 }
 
 var (
@@ -180,8 +182,8 @@ func (c *Client) classify(n Node, op string, err error) error {
 }
 
 // Get returns every key at or under each prefix: SCAN MATCH for the names below each prefix
-// (all prefixes' cursors advance in one pipeline), then pipelined GETs, then HGETALL for the
-// names that turned out to be hashes.
+// (all prefixes' cursors advance in one pipeline), or the names a live Watch keeps (see
+// keySet), then pipelined GETs, then HGETALL for the names that turned out to be hashes.
 func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string, error) {
 	ps := backends.Dedupe(prefixes)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
@@ -199,9 +201,12 @@ func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string,
 }
 
 func (c *Client) read(ctx context.Context, rc *redis.Client, ps []string) (map[string]string, error) {
-	names, err := c.scan(ctx, rc, ps)
-	if err != nil {
-		return nil, err
+	names, cached := c.cachedNames(rc, ps)
+	if !cached {
+		var err error
+		if names, err = c.scan(ctx, rc, ps); err != nil {
+			return nil, err
+		}
 	}
 	out := make(map[string]string, len(names))
 	var hashes []string // names MGET had no string for: hashes, other types, or just deleted

@@ -140,8 +140,11 @@ func (c *Client) follow(ctx context.Context, rc *redis.Client, node Node, ps []s
 	// ends the wait at once.
 	unhook := context.AfterFunc(ctx, func() { sub.Close() })
 	defer unhook()
+	var ks *keySet // names under ps, live once the subscription is confirmed
+	defer func() { c.dropKeySet(ks) }()
 	confirmed, pinged := 0, false
 	for {
+		c.refreshKeySet(ctx, ks)
 		msg, err := sub.ReceiveTimeout(ctx, c.cfg.PingInterval)
 		if ctx.Err() != nil {
 			return established, ctx.Err()
@@ -169,15 +172,22 @@ func (c *Client) follow(ctx context.Context, rc *redis.Client, node Node, ps []s
 			if m.Kind == "psubscribe" {
 				if confirmed++; confirmed == len(patterns) {
 					established = true
+					if ks, err = c.buildKeySet(ctx, rc, ps); err != nil {
+						if ctx.Err() != nil {
+							return established, ctx.Err()
+						}
+						log.Debug("redis watch: cannot list the keys to cache; Get will scan", "node", node.String(), "err", err)
+					}
 					backends.Notify(changed) // events may have been missed before (or between) subscriptions
 				}
 			}
 		case *redis.Message:
-			if !changeEvents[m.Payload] {
+			name := strings.TrimPrefix(m.Channel, chanPrefix)
+			if !underAny(c.fromRedis(name), ps) {
 				continue
 			}
-			key := c.fromRedis(strings.TrimPrefix(m.Channel, chanPrefix))
-			if underAny(key, ps) {
+			c.applyEvent(ks, name, m.Payload) // before the signal, so the re-read sees it
+			if changeEvents[m.Payload] {
 				backends.Notify(changed)
 			}
 		}
