@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/reconf/reconf/internal/testservers"
+	"github.com/reconf/reconf/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -108,18 +109,8 @@ func run(t *testing.T, bin string, args ...string) string {
 	return out.String()
 }
 
-// eventually polls cond every 10ms until it holds, and fails the test after within.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}
+// eventually is testutil.Eventually: poll until cond holds, fail after within.
+var eventually = testutil.Eventually
 
 // alive reports whether a process with pid exists.
 func alive(pid int) bool {

@@ -1,17 +1,16 @@
 package consul
 
 import (
-	"context"
-	"fmt"
 	"testing"
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/reconf/reconf/backends/backendtest"
 	"github.com/reconf/reconf/internal/testservers"
 )
 
-// load writes bench/gNN/kNNNN: groups × perGroup keys, 64 sets per transaction.
-func load(b *testing.B, st *api.Client, groups, perGroup int) {
+// load writes backendtest's benchmark data, 64 sets per transaction.
+func load(b *testing.B, st *api.Client) {
 	b.Helper()
 	var ops api.TxnOps
 	flush := func() {
@@ -21,10 +20,10 @@ func load(b *testing.B, st *api.Client, groups, perGroup int) {
 		}
 		ops = ops[:0]
 	}
-	for g := range groups {
-		for k := range perGroup {
+	for g := range backendtest.BenchGroups {
+		for k := range backendtest.BenchPerGroup {
 			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet,
-				Key: fmt.Sprintf("bench/g%02d/k%04d", g, k), Value: fmt.Appendf(nil, "value %d/%d", g, k)}})
+				Key: consulKey(backendtest.BenchKey(g, k)), Value: []byte(backendtest.BenchValue(g, k))}})
 			if len(ops) == 64 {
 				flush()
 			}
@@ -35,33 +34,12 @@ func load(b *testing.B, st *api.Client, groups, perGroup int) {
 	}
 }
 
-// BenchmarkGet reads 100,000 keys under one prefix, and 50 prefixes of 1,000 keys each in one
-// Get.
+// BenchmarkGet runs backendtest.BenchGet: 100,000 keys under one prefix, and 50 prefixes ×
+// 1,000 keys in one Get.
 func BenchmarkGet(b *testing.B) {
 	srv := testservers.Consul(b)
-	st := storeClient(b, srv.Addr)
-	load(b, st, 100, 1000)
-	fifty := make([]string, 50)
-	for i := range fifty {
-		fifty[i] = fmt.Sprintf("/bench/g%02d", i)
-	}
-	for _, bc := range []struct {
-		name     string
-		prefixes []string
-		keys     int
-	}{{"100000keys", []string{"/bench"}, 100000}, {"50x1000keys", fifty, 50000}} {
-		b.Run(bc.name, func(b *testing.B) {
-			c := newClient(b, srv.Addr)
-			defer c.Close()
-			for b.Loop() {
-				kv, err := c.Get(context.Background(), bc.prefixes)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if len(kv) != bc.keys {
-					b.Fatalf("got %d keys, want %d", len(kv), bc.keys)
-				}
-			}
-		})
-	}
+	load(b, storeClient(b, srv.Addr))
+	c := newClient(b, srv.Addr)
+	defer c.Close()
+	backendtest.BenchGet(b, c)
 }

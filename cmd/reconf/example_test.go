@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // The shipped haproxy example, relative to this package.
@@ -170,16 +172,10 @@ func TestNoopPrintsDiffAndChangesNothing(t *testing.T) {
 	}
 }
 
-// waitFor polls cond every 20ms until it holds or the deadline passes.
+// waitFor polls cond until it holds, failing the test after d.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, "waiting for "+what, cond)
 }
 
 // started is a reconf process running in the background.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/reconf/reconf/internal/testservers"
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // reconfBin is the real reconf binary, built once for the package by TestMain.
@@ -105,19 +106,8 @@ func (p *proc) tail(n int) string {
 	return "--- reconf log (" + p.log + ") ---\n" + strings.Join(lines, "\n")
 }
 
-// eventually polls cond every 20ms until it holds and fails the test after within; it returns
-// how long it took.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
-}
+// eventually is testutil.Eventually: poll until cond holds, fail after within.
+var eventually = testutil.Eventually
 
 // readFile returns the file's content, "" when it cannot be read.
 func readFile(path string) string {
