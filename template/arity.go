@@ -5,12 +5,14 @@ import (
 	"text/template/parse"
 )
 
-// oneArgOnly reports whether every use of the function name in the templates of set is a call
-// with exactly one argument (a piped value counts). Then the function can be bound without its
-// variadic tail: text/template calls functions by reflection, and a variadic call costs a
-// slice and a copy of the arguments every time (getv in a loop over 100,000 keys: about 10% of
-// the render). Anything it does not recognise answers false, which keeps the variadic form.
-func oneArgOnly(set *texttemplate.Template, name string) bool {
+// funcUse reports whether the templates of set use the function name at all, and whether every
+// use (vacuously so when there is none) is a call with exactly one argument (a piped value
+// counts). Then the function can be
+// bound without its variadic tail: text/template calls functions by reflection, and a variadic
+// call costs a slice and a copy of the arguments every time (getv in a loop over 100,000 keys:
+// about 10% of the render). A node it does not recognise answers used and not oneArg, the safe
+// side of both.
+func funcUse(set *texttemplate.Template, name string) (used, oneArg bool) {
 	ok := true
 	var walk func(n parse.Node)
 	walk = func(n parse.Node) {
@@ -48,6 +50,7 @@ func oneArgOnly(set *texttemplate.Template, name string) bool {
 			for i, cmd := range n.Cmds {
 				args := cmd.Args
 				if id, isID := args[0].(*parse.IdentifierNode); isID && id.Ident == name {
+					used = true
 					given := len(args) - 1
 					if i > 0 {
 						given++ // the previous command's value is piped in as the last argument
@@ -62,12 +65,14 @@ func oneArgOnly(set *texttemplate.Template, name string) bool {
 		case *parse.ChainNode:
 			walk(n.Node)
 		case *parse.IdentifierNode:
-			ok = ok && n.Ident != name // used as an argument: called with no arguments
+			if n.Ident == name { // used as an argument: called with no arguments
+				used, ok = true, false
+			}
 		case *parse.TextNode, *parse.CommentNode, *parse.BreakNode, *parse.ContinueNode,
 			*parse.FieldNode, *parse.VariableNode, *parse.DotNode, *parse.NilNode,
 			*parse.BoolNode, *parse.NumberNode, *parse.StringNode:
 		default:
-			ok = false
+			used, ok = true, false
 		}
 	}
 	for _, t := range set.Templates() {
@@ -75,5 +80,5 @@ func oneArgOnly(set *texttemplate.Template, name string) bool {
 			walk(t.Tree.Root)
 		}
 	}
-	return ok
+	return used, ok
 }

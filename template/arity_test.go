@@ -45,3 +45,22 @@ func TestOneArgOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestUsesServices: a template (or a file it includes) that calls service or services says so;
+// one that only mentions the word, as keys or text, does not.
+func TestUsesServices(t *testing.T) {
+	for _, tc := range []struct {
+		files map[string]string
+		want  bool
+	}{
+		{map[string]string{"t": `{{range service "web"}}{{.Address}}{{end}}`}, true},
+		{map[string]string{"t": `{{range $n, $tags := services}}{{$n}}{{end}}`}, true},
+		{map[string]string{"t": `{{include "p"}}`, "p": `{{len (service "web")}}`}, true},
+		{map[string]string{"t": `services: {{getv "/services/web/host"}}`}, false},
+		{map[string]string{"t": `{{range gets "/services/*"}}{{.Value}}{{end}}`}, false},
+	} {
+		if got := parseText(t, tc.files, Config{Src: "t"}).UsesServices(); got != tc.want {
+			t.Errorf("%q: UsesServices = %v, want %v", tc.files, got, tc.want)
+		}
+	}
+}

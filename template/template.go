@@ -56,6 +56,8 @@ type Template struct {
 	// getvOneArg: no call to getv passes a default, so it is bound without its variadic tail
 	// (see oneArgOnly).
 	getvOneArg bool
+	// usesServices: some file calls `service` or `services` (see UsesServices).
+	usesServices bool
 }
 
 // instance is a clone of the parsed template whose functions are bound to st. The pool hands
@@ -91,9 +93,16 @@ func Parse(cfg Config) (*Template, error) {
 	}
 	t.base = base
 	t.files = p.files
-	t.getvOneArg = oneArgOnly(base, "getv")
+	_, t.getvOneArg = funcUse(base, "getv")
+	usesService, _ := funcUse(base, "service")
+	usesServices, _ := funcUse(base, "services")
+	t.usesServices = usesService || usesServices
 	return t, nil
 }
+
+// UsesServices reports whether the template (its includes too) calls `service` or
+// `services`, so that a runner knows which resources a change of service instances concerns.
+func (t *Template) UsesServices() bool { return t.usesServices }
 
 // Render executes the template against d into memory. Errors name the resource, template file,
 // line and, for a missing key, the key.

@@ -1,10 +1,8 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -154,9 +152,8 @@ type servicesWatcher interface {
 	Watch(ctx context.Context, changed chan<- struct{}) error
 }
 
-// rewatchServices runs one services watch while any resource's template mentions "service"
-// (a template that never does cannot call `service` or `services`), feeding those resources
-// only. Called with r.mu held.
+// rewatchServices runs one services watch while any resource's template calls `service` or
+// `services`, feeding those resources only. Called with r.mu held.
 func (r *Runner) rewatchServices(ctx context.Context) {
 	sw, ok := r.cfg.Services.(servicesWatcher)
 	if !ok {
@@ -182,19 +179,9 @@ func (r *Runner) rewatchServices(ctx context.Context) {
 	}
 }
 
-// usesServices reports whether any file of res's template mentions "service"; an unreadable
-// file counts as yes.
+// usesServices reports whether res's template calls `service` or `services`.
 func usesServices(res *resource.Resource) bool {
-	if res.Tmpl == nil {
-		return false
-	}
-	for _, f := range res.Tmpl.Files() {
-		b, err := os.ReadFile(f)
-		if err != nil || bytes.Contains(b, []byte("service")) {
-			return true
-		}
-	}
-	return false
+	return res.Tmpl != nil && res.Tmpl.UsesServices()
 }
 
 // setResources makes list the running set: workers of resources that disappeared are stopped,
