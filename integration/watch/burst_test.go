@@ -22,12 +22,18 @@ const (
 	// -min-interval (minInterval, default 200ms) holds change-triggered renders to one per
 	// interval: a burst gives at most targetReloadsNoWait reloads, or one per minInterval it
 	// lasted (plus the first) if a slow store stretches it past two seconds.
+	//
+	// notifySlack allows for what the writers cannot see: a store's change notifications
+	// reach reconf on their own connection, and a loaded machine (a Java GC in ZooKeeper, a
+	// 2-core CI runner) can open a gap of waitMin in that stream while the writers' acks kept
+	// coming. Each such gap may cost one reload more. (CI once saw 4 where 3 were allowed.)
 	burstWait           = `"50ms:500ms"`
 	waitMin             = 50 * time.Millisecond
 	waitMax             = 500 * time.Millisecond
 	maxReloadsWait      = 3
 	targetReloadsNoWait = 10
 	minInterval         = 200 * time.Millisecond
+	notifySlack         = 2
 	// quiet is how long the reload counter must stay still before a burst counts as settled.
 	quiet = 1500 * time.Millisecond
 )
@@ -161,9 +167,9 @@ func TestBurst(t *testing.T) {
 				reloads := settle(t, p, r.counter, 30*time.Second) - before
 				t.Logf("%s %s (%s): %d writes over %d keys in %v (%d pauses ≥ %v between acknowledged writes) → %d reloads",
 					name, r.name, strings.TrimPrefix(r.wait, "wait = "), burstWrites, burstKeys, took.Round(time.Millisecond), pauses, waitMin, reloads)
-				limit := max(targetReloadsNoWait, int(took/minInterval)+2)
+				limit := max(targetReloadsNoWait, int(took/minInterval)+2+notifySlack)
 				if r.wait != "" {
-					limit = max(maxReloadsWait, pauses+int((took+waitMax-1)/waitMax)+1)
+					limit = max(maxReloadsWait, pauses+int((took+waitMax-1)/waitMax)+1+notifySlack)
 				}
 				if reloads < 1 || reloads > limit {
 					t.Errorf("%s %s: %d reloads for a burst of %d writes that took %v; want 1..%d",
