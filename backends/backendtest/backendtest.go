@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -50,6 +51,8 @@ const (
 	CaseConcurrent      = "Concurrent"
 	CaseWatch           = "Watch"
 	CaseWatchCancel     = "WatchCancel"
+	CaseGetAfterSignal  = "GetAfterSignal"
+	CaseWatchConverges  = "WatchConverges"
 	CaseNoLeak          = "NoLeak"
 	CaseRecovery        = "Recovery"
 )
@@ -63,7 +66,8 @@ var keyChars = []struct{ name, char string }{
 func caseNames() []string {
 	names := []string{CaseEmptyPrefix, CasePathMatching, CaseRootPrefix, CaseSeveralPrefixes,
 		CaseManyKeys, CaseKeyCharacters, CaseUnicodeValues, CaseEmptyValues, CaseLeafAndChildren,
-		CaseDelete, CaseConcurrent, CaseWatch, CaseWatchCancel, CaseNoLeak, CaseRecovery}
+		CaseDelete, CaseConcurrent, CaseWatch, CaseWatchCancel, CaseGetAfterSignal,
+		CaseWatchConverges, CaseNoLeak, CaseRecovery}
 	for _, c := range keyChars {
 		names = append(names, CaseKeyCharacters+"/"+c.name)
 	}
@@ -119,6 +123,8 @@ func Run(t *testing.T, h Harness) {
 	s.run(t, CaseConcurrent, s.concurrent)
 	s.run(t, CaseWatch, s.watch)
 	s.run(t, CaseWatchCancel, s.watchCancel)
+	s.run(t, CaseGetAfterSignal, s.getAfterSignal)
+	s.run(t, CaseWatchConverges, s.watchConverges)
 	s.run(t, CaseNoLeak, s.noLeak)
 	s.run(t, CaseRecovery, s.recovery)
 }
@@ -137,6 +143,13 @@ func (s *suite) skipIfUnsupported(t *testing.T, name string) {
 	if reason, ok := s.h.Unsupported[name]; ok {
 		t.Skipf("backendtest: %s unsupported by this backend: %s", name, reason)
 	}
+}
+
+// supports reports whether the harness can express what the named case tests; cases that
+// mix several shapes of data use it to leave out the shapes a store cannot hold.
+func (s *suite) supports(name string) bool {
+	_, unsupported := s.h.Unsupported[name]
+	return !unsupported
 }
 
 // prefix returns the case's own prefix joined with parts.
@@ -174,11 +187,19 @@ func get(t *testing.T, b backends.Backend, prefixes ...string) map[string]string
 // wantKV fails unless got is exactly want (nil and empty maps are equal).
 func wantKV(t *testing.T, what string, got, want map[string]string) {
 	t.Helper()
+	if d := diffKV(got, want); d != "" {
+		t.Errorf("%s: %s", what, d)
+	}
+}
+
+// diffKV returns "" if got is exactly want (nil and empty maps are equal), else what differs,
+// one key a line.
+func diffKV(got, want map[string]string) string {
 	if len(got) == 0 && len(want) == 0 {
-		return
+		return ""
 	}
 	if maps.Equal(got, want) {
-		return
+		return ""
 	}
 	var b strings.Builder
 	for _, k := range slices.Sorted(maps.Keys(want)) {
@@ -193,7 +214,7 @@ func wantKV(t *testing.T, what string, got, want map[string]string) {
 			b.WriteString("\n  unexpected " + k + " = " + quote(got[k]))
 		}
 	}
-	t.Errorf("%s: got %d keys, want %d:%s", what, len(got), len(want), b.String())
+	return fmt.Sprintf("got %d keys, want %d:%s", len(got), len(want), b.String())
 }
 
 func quote(s string) string {

@@ -21,6 +21,14 @@
 //   - Watch: (Watchers only) a put, an update and a delete under a watched prefix signal; writes
 //     under unrelated prefixes (including a sibling sharing a string prefix) do not.
 //   - WatchCancel: Watch returns ctx.Err() within 2s of ctx being cancelled.
+//   - GetAfterSignal: (Watchers) after each change under a watched prefix (a new key, an
+//     overwrite, an empty value, a delete, a deep key, a key beside the prefix sharing its
+//     string prefix) there is a signal after which Get on the watching client shows the change:
+//     a watch-fed cache updates its data before it signals.
+//   - WatchConverges: (Watchers) 300 quick random puts and deletes under a watched prefix and
+//     beside it (seed logged; BACKENDTEST_SEED replays one); then, within 30s, Get on the
+//     watching client agrees with a model of the store for the prefix, a folder of it, each key,
+//     several prefixes at once and a nested pair.
 //   - NoLeak: after Watch returned and Close, no goroutine of the client is left.
 //   - Recovery: (Stop and Start set) with the server stopped Get fails with an error wrapping
 //     backends.ErrUnavailable (never an empty map); Watch keeps running; after Start the watch

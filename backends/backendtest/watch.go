@@ -90,14 +90,16 @@ func (w *watch) expectNone(t *testing.T, after string) {
 }
 
 // establish proves the watch is in place: it writes key until a write is followed by a
-// signal, then drains. Writes made before Watch reached the store would be lost, and a
-// start signal alone proves nothing, hence the loop.
-func (s *suite) establish(t *testing.T, w *watch, key string) {
+// signal, then drains, and returns the value key holds. Writes made before Watch reached the
+// store would be lost, and a start signal alone proves nothing, hence the loop.
+func (s *suite) establish(t *testing.T, w *watch, key string) string {
 	t.Helper()
 	deadline := time.Now().Add(signalTimeout)
+	var value string
 	for i := 0; ; i++ {
 		w.quiet(t)
-		s.h.Put(t, key, fmt.Sprint(i))
+		value = fmt.Sprint(i)
+		s.h.Put(t, key, value)
 		if w.wait(t, 2*settle) {
 			break
 		}
@@ -106,6 +108,7 @@ func (s *suite) establish(t *testing.T, w *watch, key string) {
 		}
 	}
 	w.quiet(t)
+	return value
 }
 
 // cancelAndWait cancels the watch and fails t unless Watch returns ctx.Err() within
