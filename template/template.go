@@ -58,6 +58,9 @@ type Template struct {
 	getvOneArg bool
 	// usesServices: some file calls `service` or `services` (see UsesServices).
 	usesServices bool
+	// fast is the template set compiled for the fast executor (fastexec.go); nil: the set
+	// uses something only text/template does.
+	fast *fastProg
 }
 
 // instance is a clone of the parsed template whose functions are bound to st. The pool hands
@@ -97,6 +100,7 @@ func Parse(cfg Config) (*Template, error) {
 	usesService, _ := funcUse(base, "service")
 	usesServices, _ := funcUse(base, "services")
 	t.usesServices = usesService || usesServices
+	t.fast = compileFast(base, cfg.MissingKeyError)
 	return t, nil
 }
 
@@ -107,10 +111,12 @@ func (t *Template) UsesServices() bool { return t.usesServices }
 // Render executes the template against d into memory. Errors name the resource, template file,
 // line and, for a missing key, the key.
 func (t *Template) Render(ctx context.Context, d Data) ([]byte, error) {
-	inst, err := t.get()
-	if err != nil {
-		return nil, fmt.Errorf("resource %s: render %s: %w", t.cfg.Resource, t.name, err)
-	}
+	return t.render(ctx, d, t.fast)
+}
+
+// render executes the template with the fast executor when fast is not nil and it completes,
+// else (and for the error) with text/template.
+func (t *Template) render(ctx context.Context, d Data, fast *fastProg) ([]byte, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -120,8 +126,20 @@ func (t *Template) Render(ctx context.Context, d Data) ([]byte, error) {
 	} else {
 		st = newStore(d.KV)
 	}
-	inst.st = &renderState{ctx: ctx, store: st, services: d.Services}
+	rs := &renderState{ctx: ctx, store: st, services: d.Services}
 	var buf bytes.Buffer
+	if fast != nil {
+		if fast.render(rs, &buf) == nil {
+			return buf.Bytes(), nil
+		}
+		buf.Reset()
+		rs.depth = 0
+	}
+	inst, err := t.get()
+	if err != nil {
+		return nil, fmt.Errorf("resource %s: render %s: %w", t.cfg.Resource, t.name, err)
+	}
+	inst.st = rs
 	err = inst.tmpl.Execute(&buf, nil)
 	inst.st = nil
 	t.pool.Put(inst)
