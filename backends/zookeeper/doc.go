@@ -11,8 +11,15 @@
 // error. When the prefix is "/", ZooKeeper's own "/zookeeper" subtree is skipped.
 //
 // Watch keeps data and child watches armed over every node of the watched subtrees (and an
-// existence watch on a prefix that does not exist yet), re-arms each before it signals,
-// re-arms everything after a session expires, and signals once when first in place and once
-// after every reconnect. Watch runs on a session of its own. Digest authentication uses
-// Username and Password.
+// existence watch on a prefix that does not exist yet), re-arms what each event consumed with
+// the read that also fetches the change (GetW for data, ChildrenW for children, both for a new
+// node), re-reads everything after a reconnect or a session expiry, and signals once when
+// first in place and once after every reconnect. Watch runs on a session of its own. While it
+// runs, the data it read is a mirror of the subtrees (mirror.go): Get answers from it, without
+// a round trip, when every prefix lies under a watched one, and a signal is sent only once
+// the mirror holds the change, so the first Get after a signal shows it. The mirror is not
+// used from the moment the connection or session is lost, a watch is dropped or a re-arm
+// fails, or no byte came from the server for two seconds (a frozen server), until the
+// subtrees were read again; Get then reads the server and fails when it is down. Digest
+// authentication uses Username and Password.
 package zookeeper

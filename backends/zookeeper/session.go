@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -24,6 +25,9 @@ type session struct {
 	cancel context.CancelFunc
 	mu     sync.Mutex
 	socks  map[net.Conn]struct{}
+
+	cur      atomic.Pointer[trackedConn] // the connection dialed last
+	lastRead atomic.Int64                // unix nanoseconds of the last byte received
 }
 
 // dial opens a connection (a session is negotiated in the background). cb, if not nil,
@@ -37,13 +41,16 @@ func dial(cfg Config, cb zk.EventCallback) (*session, error) {
 		if err != nil {
 			return nil, err
 		}
+		raw := conn
 		if cfg.wrapConn != nil {
 			conn = cfg.wrapConn(conn)
 		}
 		s.mu.Lock()
 		s.socks[conn] = struct{}{}
 		s.mu.Unlock()
-		return &trackedConn{Conn: conn, s: s}, nil
+		tc := &trackedConn{Conn: conn, raw: raw, s: s}
+		s.cur.Store(tc)
+		return tc, nil
 	}
 	if cb == nil {
 		cb = func(zk.Event) {}
@@ -108,10 +115,47 @@ func (s *session) cutSockets() {
 	}
 }
 
-// trackedConn forgets itself when closed.
+// live reports whether the session can be trusted to have delivered every watch event the
+// server sent: it has a session, a byte arrived within fresh (pings come every third of the
+// session timeout, so a frozen server or a cut path shows within fresh), and the socket holds
+// neither an end of stream nor an error nor bytes go-zookeeper has not read yet (events that
+// may not have been seen). A server that went away is seen here at once, before go-zookeeper's
+// own reader wakes up to report it.
+func (s *session) live(fresh time.Duration) bool {
+	if s.conn.State() != zk.StateHasSession || time.Since(time.Unix(0, s.lastRead.Load())) > fresh {
+		return false
+	}
+	tc := s.cur.Load()
+	if tc == nil {
+		return false
+	}
+	// Unread bytes are usually a reply go-zookeeper is about to read: give it a moment (on
+	// a loaded machine its reader may wait for a CPU for milliseconds).
+	for wait := 50 * time.Microsecond; wait < 50*time.Millisecond; wait *= 2 {
+		switch peekSocket(tc.raw) {
+		case sockIdle:
+			return true
+		case sockClosed:
+			return false
+		}
+		time.Sleep(wait)
+	}
+	return false
+}
+
+// trackedConn forgets itself when closed and notes when bytes arrive.
 type trackedConn struct {
 	net.Conn
-	s *session
+	raw net.Conn // the socket as dialed, before Config.wrapConn
+	s   *session
+}
+
+func (t *trackedConn) Read(b []byte) (int, error) {
+	n, err := t.Conn.Read(b)
+	if n > 0 {
+		t.s.lastRead.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 func (t *trackedConn) Close() error {

@@ -205,6 +205,9 @@ func TestDigestAuth(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The authenticated watch's mirror serves what the server holds.
+	w.quiet(t)
+	mustMirror(t, good, "the mirror of an authenticated watch", serverKV(t, good, "/locked"), "/locked")
 }
 
 // sessions records the session id and password of every connection a client makes.

@@ -45,6 +45,12 @@ type Client struct {
 	wireMu  sync.Mutex
 	wire    *wireConn // a wire session kept between Gets (see takeWire)
 	closed  bool
+
+	mirrorMu    sync.RWMutex
+	mirrors     map[*mirror]struct{} // of the live Watch calls
+	nMirrors    atomic.Int32         // len(mirrors): Get skips the lock when there is none
+	serverReads atomic.Int64         // Gets that read the server (tests)
+	seedHook    func()               // tests: called before a Watch (re)reads its subtrees
 }
 
 var (
@@ -103,7 +109,15 @@ func (c *Client) Close() error {
 }
 
 // Get returns every key at or under each prefix. See the package comment for what a key is.
+// While a Watch covers every prefix, Get answers from its mirror without asking the server.
 func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("zookeeper %s: get: %w", c.node(nil), err)
+	}
+	if kv, ok := c.fromMirrors(prefixes); ok {
+		return kv, nil
+	}
+	c.serverReads.Add(1)
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
