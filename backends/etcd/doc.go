@@ -2,7 +2,8 @@
 // "etcdv3"). It reads through the etcd v3 API: Get fetches every prefix in one transaction, so
 // a snapshot is consistent at one revision, and Watch follows the etcd watch API by revision,
 // resuming after a disconnect, relisting after a compaction and detecting a stalled stream with
-// progress requests.
+// progress requests. While a Watch runs, it keeps an in-memory mirror of its prefixes fed by the
+// watch events, and Get answers from it without a round trip as long as the watch is healthy.
 //
 // Options it reads: Nodes (default 127.0.0.1:2379 or $ETCDCTL_PEERS; a scheme is added when
 // missing, https when TLS is configured), SRVDomain/SRVRecord with Scheme (confd's record

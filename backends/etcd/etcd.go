@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -41,6 +42,10 @@ type Client struct {
 
 	mu   sync.Mutex
 	revs map[string]int64 // cleaned prefix → store revision of the latest Get that read it
+
+	mirrorMu   sync.Mutex                // serializes writers of mirrors
+	mirrors    atomic.Pointer[[]*mirror] // the mirrors of the running watches (copy on write)
+	serverGets atomic.Int64              // Get and GetSorted calls that read the server (for tests)
 }
 
 var (
@@ -95,9 +100,23 @@ func classify(nodes, op string, err error) error {
 func (c *Client) Close() error { return c.cli.Close() }
 
 // Get returns every key at or under each prefix, read in one transaction (or, past etcd's limit
-// on operations per transaction, several pinned to the first one's revision).
+// on operations per transaction, several pinned to the first one's revision). While a Watch
+// keeps a healthy mirror of every prefix asked for, Get answers from memory (see mirror).
 func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string, error) {
 	var kv map[string]string
+	if c.fromMirrors(ctx, backends.Dedupe(prefixes), func(keys, values []string) {
+		if kv == nil {
+			kv = make(map[string]string, len(keys))
+		}
+		for i, k := range keys {
+			kv[k] = values[i]
+		}
+	}) {
+		if kv == nil {
+			kv = map[string]string{}
+		}
+		return kv, nil
+	}
 	err := c.get(ctx, prefixes, func(n int) {
 		kv = make(map[string]string, n)
 	}, func(_ int, _ int64, kvs []*mvccpb.KeyValue) {
@@ -110,48 +129,70 @@ func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string,
 }
 
 // GetSorted is Get returning the keys sorted, with their values in a parallel slice. It builds
-// no map and sorts nothing: etcd returns each range sorted and the ranges are disjoint, so they
-// are concatenated in the order of their start keys.
+// no map and sorts no keys: etcd returns each range sorted and the ranges are disjoint, so they
+// are concatenated in the order of their start keys. Like Get it answers from the watch
+// mirrors when they cover every prefix.
 func (c *Client) GetSorted(ctx context.Context, prefixes []string) (keys, values []string, err error) {
-	type part struct{ keys, values []string }
-	var parts []part // by range index; each page is sliced into strings as it arrives
-	err = c.get(ctx, prefixes, func(int) {
-		parts = parts[:0]
-	}, func(i int, count int64, kvs []*mvccpb.KeyValue) {
-		for len(parts) <= i {
-			parts = append(parts, part{})
-		}
-		if parts[i].keys == nil && len(kvs) > 0 { // the range's first page: count is all of it
-			n := max(int(count), len(kvs))
-			parts[i].keys, parts[i].values = make([]string, 0, n), make([]string, 0, n)
-		}
-		parts[i].keys, parts[i].values = appendKVs(parts[i].keys, parts[i].values, kvs)
-	})
-	if err != nil {
+	ps := backends.Dedupe(prefixes)
+	var mp sortedParts
+	if c.fromMirrors(ctx, ps, func(keys, values []string) {
+		mp.parts = append(mp.parts, part{slices.Clone(keys), slices.Clone(values)})
+	}) {
+		keys, values = mp.join()
+		return keys, values, nil
+	}
+	var sp sortedParts
+	if err := c.get(ctx, prefixes, sp.reset, sp.add); err != nil {
 		return nil, nil, err
 	}
-	rs := ranges(backends.Dedupe(prefixes))
-	order := make([]int, 0, len(parts))
-	n := 0
-	for i, p := range parts {
-		if len(p.keys) > 0 {
-			order = append(order, i)
-			n += len(p.keys)
-		}
+	keys, values = sp.join()
+	return keys, values, nil
+}
+
+// part is a run of keys in order with their values.
+type part struct{ keys, values []string }
+
+// sortedParts collects the pages of a read, by range index; each page is sliced into strings
+// as it arrives.
+type sortedParts struct{ parts []part }
+
+func (s *sortedParts) reset(int) { s.parts = s.parts[:0] }
+
+func (s *sortedParts) add(i int, count int64, kvs []*mvccpb.KeyValue) {
+	for len(s.parts) <= i {
+		s.parts = append(s.parts, part{})
 	}
-	slices.SortFunc(order, func(a, b int) int { return strings.Compare(rs[a].key, rs[b].key) })
-	switch len(order) {
+	p := &s.parts[i]
+	if p.keys == nil && len(kvs) > 0 { // the range's first page: count is all of it
+		n := max(int(count), len(kvs))
+		p.keys, p.values = make([]string, 0, n), make([]string, 0, n)
+	}
+	p.keys, p.values = appendKVs(p.keys, p.values, kvs)
+}
+
+// join returns the keys of the parts in order, with their values. The parts are runs in key
+// order and disjoint as intervals (the ranges of different prefixes never interleave), so
+// they are concatenated in the order of their first keys. A single part is returned as is
+// (the common case: no copy).
+func (s *sortedParts) join() (keys, values []string) {
+	parts := slices.DeleteFunc(s.parts, func(p part) bool { return len(p.keys) == 0 })
+	slices.SortFunc(parts, func(a, b part) int { return strings.Compare(a.keys[0], b.keys[0]) })
+	switch len(parts) {
 	case 0:
-		return []string{}, []string{}, nil
-	case 1: // one range held everything (the common case): no copy
-		return parts[order[0]].keys, parts[order[0]].values, nil
+		return []string{}, []string{}
+	case 1:
+		return parts[0].keys, parts[0].values
+	}
+	n := 0
+	for _, p := range parts {
+		n += len(p.keys)
 	}
 	keys, values = make([]string, 0, n), make([]string, 0, n)
-	for _, i := range order {
-		keys = append(keys, parts[i].keys...)
-		values = append(values, parts[i].values...)
+	for _, p := range parts {
+		keys = append(keys, p.keys...)
+		values = append(values, p.values...)
 	}
-	return keys, values, nil
+	return keys, values
 }
 
 // get reads prefixes (deduplicated) and hands every page to add with the index of its range in
@@ -162,10 +203,8 @@ func (c *Client) get(ctx context.Context, prefixes []string, reset func(n int), 
 	ps := backends.Dedupe(prefixes)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
-	rev, err := c.read(ctx, ps, reset, add)
-	if errors.Is(err, rpctypes.ErrCompacted) { // a later chunk lost its revision: start again
-		rev, err = c.read(ctx, ps, reset, add)
-	}
+	c.serverGets.Add(1)
+	rev, err := c.readAt(ctx, ps, 0, reset, add)
 	if err != nil {
 		return classify(c.nodes, fmt.Sprintf("get %s", strings.Join(ps, ",")), err)
 	}
@@ -175,6 +214,17 @@ func (c *Client) get(ctx context.Context, prefixes []string, reset func(n int), 
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+// readAt is read at revision rev (0: the latest). At the latest revision a compaction between
+// chunks (a later chunk lost its revision) makes it start again; at a given revision the
+// caller decides.
+func (c *Client) readAt(ctx context.Context, ps []string, rev int64, reset func(n int), add func(i int, count int64, kvs []*mvccpb.KeyValue)) (int64, error) {
+	got, err := c.read(ctx, ps, rev, reset, add)
+	if rev == 0 && errors.Is(err, rpctypes.ErrCompacted) {
+		got, err = c.read(ctx, ps, 0, reset, add)
+	}
+	return got, err
 }
 
 // pageSize bounds the keys of one range response: a big prefix is read in pages, each turned
@@ -212,17 +262,17 @@ func ranges(ps []string) []keyRange {
 	return rs
 }
 
-// read runs ranges(ps) and returns the revision they were read at, handing each page to add.
-// The first page of every range comes in one transaction (or, past etcd's limit on operations
-// per transaction, several pinned to the first one's revision); further pages are read pinned
-// to that revision too, in key order within their range.
-func (c *Client) read(ctx context.Context, ps []string, reset func(n int), add func(i int, count int64, kvs []*mvccpb.KeyValue)) (int64, error) {
+// read runs ranges(ps) at revision rev (0: the latest) and returns the revision they were read
+// at, handing each page to add. The first page of every range comes in one transaction (or,
+// past etcd's limit on operations per transaction, several pinned to the first one's
+// revision); further pages are read pinned to that revision too, in key order within their
+// range.
+func (c *Client) read(ctx context.Context, ps []string, rev int64, reset func(n int), add func(i int, count int64, kvs []*mvccpb.KeyValue)) (int64, error) {
 	rs := ranges(ps)
 	type cont struct {
 		i int
 		r keyRange
 	}
-	var rev int64
 	var more []cont // ranges with pages left, starting after the last key read
 	first := true
 	page := func(i int, r keyRange, resp *etcdserverpb.RangeResponse) {

@@ -23,10 +23,20 @@ type event struct {
 
 // Watch signals changed when a key at or under one of prefixes changes. Each prefix has its own
 // etcd watch, started after the revision of the latest Get that read it (so nothing between
-// that Get and the watch is missed) and resumed from the last revision seen after a
-// disconnect. A compaction past that revision signals (the caller relists) and the watch goes on
-// from the compaction point. A silent stream is probed with a progress request and rebuilt if
-// it stays silent. It signals once after every reconnect and returns ctx.Err() when ctx is done.
+// that Get and the watch is missed); the etcd client resumes it from the last revision seen
+// after a disconnect. A compaction past that revision signals (the caller relists) and the
+// watch goes on from the latest revision. A silent stream is probed with a progress request
+// and rebuilt, from the latest revision, if it stays silent. It signals once after every
+// reconnect or rebuild and returns ctx.Err() when ctx is done.
+//
+// While it runs, Watch keeps a mirror of every key under each prefix, read at the revision the
+// watch starts after and updated from the watch's events before they signal, and Get and
+// GetSorted answer from the mirrors when these cover every prefix asked for and the watch is
+// healthy; otherwise they read the server. A lost connection stops the mirrors serving as soon
+// as the client notices it, and they are read again before the reconnect signal; a rebuilt
+// watch reads them again; they are dropped when Watch returns. A Get spanning several mirrors
+// has each prefix's keys as of that mirror's latest event, as each watch's later signal will
+// tell.
 func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- struct{}) error {
 	ps := backends.Dedupe(prefixes)
 	revs := make([]int64, len(ps)) // last revision seen (or read) per prefix
@@ -65,18 +75,50 @@ func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- st
 }
 
 // session runs one set of watches until ctx is done (error ctx.Err()) or they must be rebuilt
-// (nil error); ok reports whether the watches were established in between.
+// (nil error); ok reports whether the watches were established in between. Each prefix is
+// first read into a mirror, at revs[i] in the first session (the revision of the Get the
+// watch must follow) and at the latest revision after a loss (the reconnect signal covers the
+// gap), then watched from the revision read; its events update the mirror before they signal.
 func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed chan<- struct{},
 	conn <-chan connectivity.State, lost *bool, log *slog.Logger) (ok bool, err error) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	events := make(chan event)
 	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	for i, p := range ps {
-		opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithCreatedNotify(), clientv3.WithProgressNotify()}
-		if revs[i] > 0 {
-			opts = append(opts, clientv3.WithRev(revs[i]+1))
+	mirrors := make([]*mirror, 0, len(ps))
+	defer func() {
+		for _, m := range mirrors { // stop serving before anything else
+			c.dropMirror(m)
 		}
+		cancel()
+		wg.Wait()
+	}()
+	for i, p := range ps {
+		from := revs[i]
+		if *lost {
+			// A rebuild: read the latest revision, so that the first Get after the reconnect
+			// signal shows what was written meanwhile (no need for those events).
+			from = 0
+		}
+		m, relisted, err := c.seed(ctx, p, from)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ok, ctx.Err()
+			}
+			log.Warn("etcd watch: reading the watched prefix failed; retrying", "prefix", p, "err", err)
+			return ok, nil
+		}
+		if relisted {
+			// Events after revs[i] are gone: the mirror holds the latest revision instead.
+			log.Info("etcd watch: revision compacted; relisted", "prefix", p, "revision", revs[i])
+			backends.Notify(changed)
+		}
+		revs[i] = m.rev
+		mirrors = append(mirrors, m)
+		c.addMirror(m)
+	}
+	for i, p := range ps {
+		opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithCreatedNotify(),
+			clientv3.WithProgressNotify(), clientv3.WithRev(revs[i] + 1)}
 		wch := c.cli.Watch(wctx, p, opts...)
 		wg.Add(1)
 		go func() {
@@ -94,8 +136,37 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 			}
 		}()
 	}
-	created := 0
+	created := make([]bool, len(ps))
+	ncreated := 0
+	stale := false // the connection was lost since the mirrors were read: read them again
 	seen, probed := time.Now(), false
+	// serve lets each mirror answer reads while its watch is known to be healthy.
+	serve := func() {
+		for i, m := range mirrors {
+			m.setServing(created[i] && !*lost && !stale && !probed)
+		}
+	}
+	// recovered re-reads the mirrors after a lost connection, so that the first Get after the
+	// reconnect signal shows what was written meanwhile (the resumed watch delivers those
+	// events later, and the mirror skips them).
+	recovered := func() error {
+		if stale {
+			for i, p := range ps {
+				keys, values, rev, err := c.readSorted(ctx, p, 0)
+				if err != nil {
+					return classify(c.nodes, "watch: read "+p, err)
+				}
+				mirrors[i].reset(keys, values, rev)
+				revs[i] = max(revs[i], rev)
+			}
+			stale = false
+			log.Debug("etcd watch: reconnected; mirrors read again", "prefixes", ps)
+		}
+		*lost = false
+		serve()
+		backends.Notify(changed)
+		return nil
+	}
 	tick := time.NewTicker(c.cfg.ProgressInterval)
 	defer tick.Stop()
 	for {
@@ -104,16 +175,23 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 			return ok, ctx.Err()
 		case st := <-conn:
 			if st != connectivity.Ready {
-				*lost = true
-			} else if *lost && created == len(ps) {
-				*lost = false
-				backends.Notify(changed)
+				*lost, stale = true, true
+				serve()
+			} else if *lost && ncreated == len(ps) {
+				if err := recovered(); err != nil {
+					if ctx.Err() != nil {
+						return ok, ctx.Err()
+					}
+					log.Warn("etcd watch: reading the watched prefixes after a reconnect failed; rewatching", "err", err)
+					return ok, nil
+				}
 			}
 		case <-tick.C:
 			switch {
 			case time.Since(seen) < c.cfg.ProgressInterval:
 			case !probed:
 				probed = true
+				serve() // until the server answers, reads go to it
 				pctx, pcancel := context.WithTimeout(wctx, c.cfg.RequestTimeout)
 				if err := c.cli.RequestProgress(pctx); err != nil && ctx.Err() == nil {
 					log.Warn("etcd watch: progress request failed", "err", err)
@@ -124,7 +202,11 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 				return ok, nil
 			}
 		case e := <-events:
-			seen, probed = time.Now(), false
+			seen = time.Now()
+			if probed {
+				probed = false
+				serve()
+			}
 			if e.closed {
 				if ctx.Err() != nil {
 					return ok, ctx.Err()
@@ -134,9 +216,13 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 			}
 			r := e.resp
 			if r.CompactRevision != 0 {
-				// Events after revs[i] are gone: relist, then follow from the compaction point.
+				// Events after revs[i] are gone: signal at once (the caller relists from the
+				// server, the mirrors no longer serving); the next session reads the mirrors
+				// again from the latest revision and signals when it is in place.
 				log.Info("etcd watch: revision compacted; relisting", "prefix", ps[e.i], "compact_revision", r.CompactRevision)
-				revs[e.i] = r.CompactRevision - 1
+				for _, m := range mirrors {
+					m.setServing(false)
+				}
 				backends.Notify(changed)
 				return ok, nil
 			}
@@ -144,23 +230,30 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 				log.Warn("etcd watch: canceled; rewatching", "prefix", ps[e.i], "err", err)
 				return ok, nil
 			}
-			if r.Created {
-				if created++; created == len(ps) {
+			if r.Created && !created[e.i] {
+				created[e.i] = true
+				if ncreated++; ncreated == len(ps) {
 					ok = true
 					if *lost {
-						*lost = false
-						backends.Notify(changed)
+						if err := recovered(); err != nil {
+							if ctx.Err() != nil {
+								return ok, ctx.Err()
+							}
+							log.Warn("etcd watch: reading the watched prefixes after a reconnect failed; rewatching", "err", err)
+							return ok, nil
+						}
 					}
 				}
+				serve()
 			}
 			if r.IsProgressNotify() {
 				revs[e.i] = max(revs[e.i], r.Header.Revision)
 			}
 			for _, ev := range r.Events {
 				revs[e.i] = max(revs[e.i], ev.Kv.ModRevision)
-				if backends.UnderPrefix(string(ev.Kv.Key), ps[e.i]) {
-					backends.Notify(changed)
-				}
+			}
+			if len(r.Events) > 0 && mirrors[e.i].apply(r.Events) {
+				backends.Notify(changed)
 			}
 		}
 	}
@@ -183,7 +276,15 @@ func (c *Client) followConn(ctx context.Context, out chan<- connectivity.State, 
 	}()
 	st := cc.GetState()
 	for cc.WaitForStateChange(wctx, st) {
-		st = cc.GetState()
+		next := cc.GetState()
+		if next == st { // it left st and came back before we looked: report the loss too
+			select {
+			case out <- connectivity.Idle:
+			case <-wctx.Done():
+				return
+			}
+		}
+		st = next
 		select {
 		case out <- st:
 		case <-wctx.Done():
