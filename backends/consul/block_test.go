@@ -49,7 +49,7 @@ func runBlock(t *testing.T, f *fakeQuery) (chan struct{}, func()) {
 	ctx, cancel := context.WithCancel(t.Context())
 	changed := make(chan struct{}, 1)
 	done := make(chan struct{})
-	go func() { c.block(ctx, "test", changed, f.query); close(done) }()
+	go func() { c.block(ctx, "test", changed, f.query, nil); close(done) }()
 	return changed, func() { cancel(); <-done }
 }
 

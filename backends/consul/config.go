@@ -25,6 +25,11 @@ const (
 	// one prefix (after a burst of QueryBurst). A query that returns at once (a flapping key,
 	// an index reset) would otherwise spin; 50ms caps that at 20 queries a second per prefix.
 	MinQueryGap = 50 * time.Millisecond
+	// DefaultMirrorTTL is how long after a watch's latest answer Get may still serve it from
+	// memory. A killed agent is noticed at once (the watch's connection closes); a frozen one
+	// only by a timeout, so past this Get asks the agent again. The answer that wakes a
+	// watch is served to the Get that follows its signal, milliseconds later.
+	DefaultMirrorTTL = 2 * time.Second
 	// QueryBurst is how many blocking queries on one prefix may start back to back before
 	// MinQueryGap applies, so that changes in quick succession each reach disk at once.
 	QueryBurst = 5
@@ -51,6 +56,9 @@ type Config struct {
 	BackoffBase    time.Duration // first wait after an error; default 100ms
 	BackoffMax     time.Duration // cap of the wait after errors; default 10s
 	Logger         *slog.Logger  // nil: slog.Default()
+	// MirrorTTL is how long after a watch's answer Get may serve it without asking the agent
+	// (mirror.go); default DefaultMirrorTTL; negative: Get always asks the agent.
+	MirrorTTL time.Duration
 }
 
 // FromOptions builds a Config from the user's options, resolving -srv-domain/-srv-record
@@ -131,6 +139,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BackoffMax <= 0 {
 		c.BackoffMax = 10 * time.Second
+	}
+	if c.MirrorTTL == 0 {
+		c.MirrorTTL = DefaultMirrorTTL
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

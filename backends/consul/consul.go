@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -36,13 +36,25 @@ type Client struct {
 	apiConfig *api.Config // as completed by api.NewClient; Get builds its requests from it
 	transport *http.Transport
 	local     bool // the agent is on a loopback address: Get asks for uncompressed bodies
+
+	mirrors mirrorSet    // the answers of live watches, which Get serves (mirror.go)
+	reads   atomic.Int64 // lists sent by Get (for tests)
+	epoch   time.Time    // when New ran: heard counts from it on the monotonic clock
+	heard   atomic.Int64 // time from epoch to the agent's latest answer to any request
 }
 
 var (
 	_ backends.Backend    = (*Client)(nil)
 	_ backends.Watcher    = (*Client)(nil)
 	_ backends.Discoverer = (*Client)(nil)
+	_ sortedGetter        = (*Client)(nil)
 )
+
+// sortedGetter is what resource.Sync and the runner look for: Get with the keys sorted and
+// the values in a parallel slice; errors.ErrUnsupported sends them to Get.
+type sortedGetter interface {
+	GetSorted(ctx context.Context, prefixes []string) (keys, values []string, err error)
+}
 
 // New validates cfg and returns a client. It does not contact the agent.
 func New(cfg Config) (*Client, error) {
@@ -71,7 +83,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consul %s: %w: %w", cfg.Address, backends.ErrConfig, redact(err, cfg))
 	}
-	return &Client{cfg: cfg, api: c, apiConfig: ac, transport: tr, local: loopback(ac.Address)}, nil
+	return &Client{cfg: cfg, api: c, apiConfig: ac, transport: tr, local: loopback(ac.Address), epoch: time.Now()}, nil
 }
 
 // API returns the underlying Consul client, for tests and tools.
@@ -83,18 +95,26 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// Get returns every key at or under each prefix. Prefixes are read in parallel, each in one
+// Get returns every key at or under each prefix. While a Watch is live on a prefix that
+// covers every requested one and its latest answer is current, Get answers from that answer
+// (mirror.go) without asking the agent. Otherwise prefixes are read in parallel, each in one
 // request decoded as it streams in; Get fails as a whole if any read fails.
 func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string, error) {
+	roots := backends.Dedupe(prefixes)
+	if ctx.Err() == nil {
+		if kv, ok := c.mirrors.get(roots, c.cfg.MirrorTTL, c.lastHeard()); ok {
+			return kv, nil
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
-	roots := backends.Dedupe(prefixes)
 	out := &sink{kv: make(map[string]string)}
 	errs := make([]error, len(roots))
 	var wg sync.WaitGroup
 	for i, p := range roots {
+		c.reads.Add(1)
 		wg.Go(func() {
-			if err := c.list(ctx, p, out); err != nil {
+			if _, err := c.list(ctx, p, blocking{}, out.add); err != nil {
 				errs[i] = c.wrap("list "+p, err)
 			}
 		})
@@ -106,12 +126,34 @@ func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string,
 	return out.result(), nil
 }
 
+// GetSorted is Get with the keys sorted and the values in a parallel slice, answered from the
+// answers of live watches only: when they do not cover every prefix it returns an error
+// wrapping errors.ErrUnsupported, and the caller uses Get.
+func (c *Client) GetSorted(ctx context.Context, prefixes []string) (keys, values []string, err error) {
+	roots := backends.Dedupe(prefixes)
+	if ctx.Err() == nil {
+		if keys, values, ok := c.mirrors.getSorted(roots, c.cfg.MirrorTTL, c.lastHeard()); ok {
+			return keys, values, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("consul %s: sorted read of %s: no current watch answer: %w",
+		c.cfg.Address, strings.Join(roots, ","), errors.ErrUnsupported)
+}
+
+// markHeard notes that the agent answered a request just now.
+func (c *Client) markHeard() { c.heard.Store(int64(time.Since(c.epoch))) }
+
+// lastHeard is when the agent last answered any request of this client, if that proves the
+// agent alive for every watch (a loopback agent); else the zero time.
+func (c *Client) lastHeard() time.Time {
+	if !c.local {
+		return time.Time{}
+	}
+	return c.epoch.Add(time.Duration(c.heard.Load()))
+}
+
 // consulKey turns a cleaned prefix into Consul's key form (no leading '/'; the root is "").
 func consulKey(p string) string { return strings.TrimPrefix(p, "/") }
-
-// consulPath turns a Consul key into ours: a leading '/', cleaned as confd does ("a/b/" and
-// "a//b" read as "/a/b").
-func consulPath(key string) string { return path.Join("/", key) }
 
 // wrap classifies an error from the Consul API: 401/403 wrap backends.ErrAuth, anything else
 // backends.ErrUnavailable. Credentials never appear in it.

@@ -9,12 +9,20 @@
 // client's []*KVPair: 100,000 keys cost about a quarter of the time and a sixth of the memory.
 // From an agent on a loopback address it asks for an uncompressed body.
 //
-// Watch runs one blocking query per prefix, signals once when it is in place, and then only
-// when the entries under the prefix changed (their keys and modify indexes), so writes to a
-// sibling that shares the string prefix stay silent. An index that goes backwards (a restored
-// or restarted store) resets the query and signals. Queries are spaced by at least
+// Watch runs one blocking query per prefix (sent and decoded as Get's reads are), signals once
+// when it is in place, and then only when what Get returns for the prefix changed, so writes
+// to a sibling that shares the string prefix stay silent. An index that goes backwards (a
+// restored or restarted store) resets the query and signals. Queries are spaced by at least
 // MinQueryGap and back off after errors; a query with no answer within WaitTime plus slack is
 // abandoned as stalled.
+//
+// While a Watch is live, its latest answer is kept (mirror.go) and Get and GetSorted serve
+// every prefix at or under a watched one from it, without a round trip: the answer is taken
+// before the signal, so the Get that follows a signal sees the change. It is served only while
+// the watch is healthy (the last query succeeded, its connection is open, and the answer is at
+// most MirrorTTL old); after an error, an index reset or the end of Watch, Get asks the agent
+// again, and fails while the agent is down. GetSorted answers only from watches (otherwise
+// errors.ErrUnsupported, and callers use Get); without a Watch nothing is kept.
 //
 // The client is also a backends.Discoverer (the health API, passing instances only), and
 // WatchService watches one service's health for the runner, which finds it by type assertion.

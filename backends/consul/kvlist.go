@@ -9,19 +9,29 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 )
+
+// blocking holds the parameters of a blocking query; the zero value asks for a plain read.
+type blocking struct {
+	index uint64        // answer once the index passes this one (0: at once)
+	wait  time.Duration // the longest the agent may hold the query (0: not blocking)
+}
 
 // list reads every key under prefix p (a cleaned path) with one request, as the api client's
 // KV().List would (same address, path prefix, TLS, token, basic auth, datacenter, namespace and
 // partition: all taken from the api.Config that api.NewClient completed), but decodes the
 // body as it arrives and keeps only the keys under p by path. A prefix with no keys (404)
-// gives none. Keys go into out in batches. Errors from the agent are api.StatusError, as from
-// the api client.
-func (c *Client) list(ctx context.Context, p string, out *sink) error {
+// gives none. Keys go to add in batches (the slice is reused: add copies what it keeps), in
+// the order the agent sent them. With b set it is a blocking query. It returns the answer's
+// X-Consul-Index (required of a blocking answer). Errors from the agent are api.StatusError,
+// as from the api client.
+func (c *Client) list(ctx context.Context, p string, b blocking, add func([]entry)) (uint64, error) {
 	ac := c.apiConfig
 	q := url.Values{"recurse": {""}}
 	if ac.Datacenter != "" {
@@ -33,10 +43,16 @@ func (c *Client) list(ctx context.Context, p string, out *sink) error {
 	if ac.Partition != "" {
 		q.Set("partition", ac.Partition)
 	}
+	if b.index != 0 {
+		q.Set("index", strconv.FormatUint(b.index, 10))
+	}
+	if b.wait > 0 {
+		q.Set("wait", strconv.FormatInt(max(b.wait.Milliseconds(), 1), 10)+"ms")
+	}
 	u := url.URL{Scheme: ac.Scheme, Host: ac.Address, Path: ac.PathPrefix + "/v1/kv/" + consulKey(p), RawQuery: q.Encode()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header = c.api.Headers()
 	if req.Header == nil {
@@ -55,54 +71,69 @@ func (c *Client) list(ctx context.Context, p string, out *sink) error {
 	}
 	resp, err := ac.HttpClient.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		_ = resp.Body.Close()
 	}()
+	var index uint64
+	if h := resp.Header.Get("X-Consul-Index"); h != "" {
+		if index, err = strconv.ParseUint(h, 10, 64); err != nil {
+			return 0, fmt.Errorf("read %s: bad X-Consul-Index %q", u.Path, h)
+		}
+	} else if b.wait > 0 && (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNotFound) {
+		return 0, fmt.Errorf("read %s: answer without X-Consul-Index", u.Path)
+	}
 	switch resp.StatusCode {
 	case http.StatusOK:
+		c.markHeard()
 	case http.StatusNotFound:
-		return nil
+		c.markHeard()
+		return index, nil
 	default:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return api.StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(body))}
+		return 0, api.StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(body))}
 	}
-	var b []byte // "/" + key + value: one allocation per key holds both strings
+	var buf []byte // "/" + key + value: one allocation per key holds both strings
 	batch := make([]entry, 0, 256)
 	err = decodeKVs(resp.Body, func(key, value []byte) {
 		folder := bytes.HasSuffix(key, []byte("/"))
-		b = append(append(b[:0], '/'), key...)
-		if !cleanPath(b) {
-			b = append(b[:0], path.Join("/", string(key))...)
+		buf = append(append(buf[:0], '/'), key...)
+		odd := false
+		if !cleanPath(buf) {
+			buf = append(buf[:0], path.Join("/", string(key))...)
+			// "app/db/" (a folder) is still found by every prefix its path is under;
+			// "app//db" or "/app" are not found by the list of "app/db" or "app".
+			odd = !bytes.HasPrefix(key, buf[1:])
 		}
-		if !underPrefix(b, p) {
+		if !underPrefix(buf, p) {
 			return
 		}
 		if folder {
-			batch = append(batch, entry{key: string(b), folder: true})
+			batch = append(batch, entry{key: string(buf), folder: true, odd: odd})
 		} else {
-			n := len(b)
-			s := string(append(b, value...))
-			batch = append(batch, entry{key: s[:n], value: s[n:]})
+			n := len(buf)
+			s := string(append(buf, value...))
+			batch = append(batch, entry{key: s[:n], value: s[n:], odd: odd})
 		}
 		if len(batch) == cap(batch) {
-			out.add(batch)
+			add(batch)
 			batch = batch[:0]
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("read %s: %w", u.Path, err)
+		return 0, fmt.Errorf("read %s: %w", u.Path, err)
 	}
-	out.add(batch)
-	return nil
+	add(batch)
+	return index, nil
 }
 
 // entry is one key read by list, its path in our form.
 type entry struct {
 	key, value string
 	folder     bool // from a folder entry ("a/b/")
+	odd        bool // the Consul key does not start with the path (see kvData.odd)
 }
 
 // sink gathers the entries of parallel lists into one map.

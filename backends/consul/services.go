@@ -64,7 +64,7 @@ func (c *Client) WatchService(ctx context.Context, name, tag, dc string, changed
 			return 0, 0, c.wrap("watch health service "+name, err)
 		}
 		return meta.LastIndex, servicesFingerprint(toServices(entries)), nil
-	})
+	}, nil)
 	return ctx.Err()
 }
 

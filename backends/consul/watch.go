@@ -2,8 +2,7 @@ package consul
 
 import (
 	"context"
-	"encoding/binary"
-	"hash/fnv"
+	"net/http/httptrace"
 	"sync"
 	"time"
 
@@ -14,36 +13,98 @@ import (
 
 // Watch implements backends.Watcher with one blocking query per deduplicated prefix. It
 // signals once when each query is first in place (a change between the caller's Get and that
-// moment could not be seen otherwise), when the entries under a prefix changed, once after a
-// failed query succeeds again, and when the index goes backwards. It returns ctx.Err() when
-// ctx is done.
+// moment could not be seen otherwise), when what Get returns for a prefix changed, once after
+// a failed query succeeds again, and when the index goes backwards. While it runs, Get serves
+// the prefixes it watches from its answers (mirror.go). It returns ctx.Err() when ctx is done.
 func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- struct{}) error {
 	var wg sync.WaitGroup
 	for _, p := range backends.Dedupe(prefixes) {
+		w := &kvWatch{c: c, prefix: p}
+		if c.cfg.MirrorTTL > 0 {
+			w.m = &mirror{prefix: p}
+			c.mirrors.add(w.m)
+		}
 		wg.Go(func() {
-			c.block(ctx, "kv "+p, changed, func(ctx context.Context, q *api.QueryOptions) (uint64, uint64, error) {
-				pairs, meta, err := c.api.KV().List(consulKey(p), q.WithContext(ctx))
-				if err != nil {
-					return 0, 0, c.wrap("watch "+p, err)
-				}
-				return meta.LastIndex, kvFingerprint(pairs, p), nil
-			})
+			if w.m != nil {
+				defer c.mirrors.remove(w.m)
+				defer w.m.close()
+				defer context.AfterFunc(ctx, w.m.close)()
+			}
+			c.block(ctx, "kv "+p, changed, w.query, w)
 		})
 	}
 	wg.Wait()
 	return ctx.Err()
 }
 
+// kvWatch is the blocking query on one prefix and its mirror (nil when Config.MirrorTTL is
+// negative). Only the watch's goroutine uses it.
+type kvWatch struct {
+	c       *Client
+	prefix  string
+	m       *mirror
+	pending *kvData // the latest answer, until block says what it was
+	last    *kvData // the answer the mirror serves
+}
+
+// query lists the prefix as Get would, as a blocking query, and returns the answer's index
+// and the fingerprint of what Get would return.
+func (w *kvWatch) query(ctx context.Context, q *api.QueryOptions) (uint64, uint64, error) {
+	if w.m != nil {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) { w.m.setConn(info.Conn) },
+		})
+	}
+	var entries []entry
+	index, err := w.c.list(ctx, w.prefix, blocking{index: q.WaitIndex, wait: q.WaitTime}, func(b []entry) {
+		entries = append(entries, b...)
+	})
+	if err != nil {
+		return 0, 0, w.c.wrap("watch "+w.prefix, err)
+	}
+	w.pending = newKVData(entries)
+	return index, w.pending.fp, nil
+}
+
+func (w *kvWatch) answered(index uint64, changed bool) {
+	if w.m == nil {
+		return
+	}
+	d := w.pending
+	if !changed && w.last != nil {
+		d = w.last // the same content (or an index that did not move): keep it
+	}
+	w.pending, w.last = nil, d
+	w.m.publish(index, d)
+}
+
+func (w *kvWatch) failed() {
+	w.pending, w.last = nil, nil
+	if w.m != nil {
+		w.m.stop()
+	}
+}
+
 // query runs one blocking query with q's WaitIndex and WaitTime and returns the new index and
 // a fingerprint of what the caller cares about in the answer.
 type query func(ctx context.Context, q *api.QueryOptions) (index, fingerprint uint64, err error)
 
+// observer hears how each blocking query ended, before block signals for it.
+type observer interface {
+	// answered: the query succeeded with index (the cursor's, never 0); changed: what the
+	// caller cares about changed since the last answer.
+	answered(index uint64, changed bool)
+	// failed: the query failed, or its index went backwards (the store was rebuilt).
+	failed()
+}
+
 // block runs q as a blocking query until ctx is done, signalling changed on its first answer,
-// as cursor.next says, and once after errors stop. Queries are rate limited by a token bucket
-// (QueryBurst queries at once, refilled one per MinGap): a change right after another is
-// still seen at once, while a store that answers every query at once (flapping, an index
-// reset loop) is held to one query per MinGap. Errors back off.
-func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}, q query) {
+// as cursor.next says, and once after errors stop; obs (if not nil) hears of every outcome
+// first. Queries are rate limited by a token bucket (QueryBurst queries at once, refilled one
+// per MinGap): a change right after another is still seen at once, while a store that answers
+// every query at once (flapping, an index reset loop) is held to one query per MinGap. Errors
+// back off.
+func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}, q query, obs observer) {
 	log := c.cfg.Logger.With("backend", "consul", "watch", what)
 	var (
 		cur     cursor
@@ -64,6 +125,9 @@ func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}
 			return
 		}
 		if err != nil {
+			if obs != nil {
+				obs.failed()
+			}
 			if !failed {
 				log.Warn("consul blocking query failed; retrying with backoff", "err", err)
 			} else {
@@ -80,18 +144,24 @@ func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}
 			attempt++
 			continue
 		}
-		next, signal := cur.next(index, fp)
-		if !cur.primed {
-			// The query is now in place; a change made since the caller's last Get (before
-			// the first answer) could not be seen otherwise.
-			signal = true
-		}
+		c.markHeard()
+		next, diff := cur.next(index, fp)
+		// A first answer signals too: the query is now in place, and a change made since the
+		// caller's last Get (before the first answer) could not be seen otherwise.
+		signal := diff || !cur.primed
 		if failed {
 			log.Info("consul blocking query recovered")
 			signal, failed, attempt = true, false, 0
 		}
 		if next.index < cur.index {
 			log.Info("consul index went backwards; resetting", "from", cur.index, "to", index)
+		}
+		if obs != nil {
+			if next.index == 0 { // reset: the next answer re-primes
+				obs.failed()
+			} else {
+				obs.answered(next.index, diff)
+			}
 		}
 		cur = next
 		if signal {
@@ -129,21 +199,6 @@ func (c cursor) next(index, fp uint64) (cursor, bool) {
 	default:
 		return cursor{index: index, fp: fp, primed: true}, fp != c.fp
 	}
-}
-
-// kvFingerprint hashes the keys and modify indexes of the pairs under p, by path.
-func kvFingerprint(pairs api.KVPairs, p string) uint64 {
-	h := fnv.New64a()
-	var b [8]byte
-	for _, kv := range pairs {
-		if !backends.UnderPrefix(consulPath(kv.Key), p) {
-			continue
-		}
-		h.Write([]byte(kv.Key))
-		binary.BigEndian.PutUint64(b[:], kv.ModifyIndex)
-		h.Write(b[:])
-	}
-	return h.Sum64()
 }
 
 // sleep waits d (nothing if d <= 0) and reports false if ctx ended first.
