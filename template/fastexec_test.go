@@ -3,7 +3,6 @@ package template
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -88,37 +87,7 @@ func diffGolden(t *testing.T, st *diffStats, file string) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cfg := Config{Resource: "golden", Dir: dir}
-	kv := map[string]string{}
-	var services Services
-	var cases []string
-	for _, f := range ar.Files {
-		kind, name, _ := strings.Cut(f.Name, " ")
-		switch kind {
-		case "config":
-			parseConfig(t, &cfg, f.Data)
-		case "env":
-			for _, line := range strings.Split(strings.TrimSpace(string(f.Data)), "\n") {
-				if k, v, ok := strings.Cut(line, "="); ok {
-					t.Setenv(k, v)
-				}
-			}
-		case "data":
-			kv = parseData(t, f.Data)
-		case "services":
-			fs := fakeServices{}
-			if err := json.Unmarshal(f.Data, &fs); err != nil {
-				t.Fatalf("services section: %v", err)
-			}
-			services = fs
-		case "template":
-			cases = append(cases, name)
-			writeFile(t, dir, caseFile(name), f.Data)
-		case "want", "error":
-		default:
-			writeFile(t, dir, f.Name, f.Data)
-		}
-	}
+	cfg, kv, services, cases := loadGolden(t, ar, dir)
 	for _, c := range cases {
 		cfg := cfg
 		cfg.Src = caseFile(c)

@@ -50,39 +50,7 @@ func runGolden(t *testing.T, file string) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	var (
-		cfg      = Config{Resource: "golden", Dir: dir}
-		kv       = map[string]string{}
-		services Services
-		cases    []string // case names, in file order
-	)
-	for _, f := range ar.Files {
-		kind, name, _ := strings.Cut(f.Name, " ")
-		switch kind {
-		case "config":
-			parseConfig(t, &cfg, f.Data)
-		case "env":
-			for _, line := range strings.Split(strings.TrimSpace(string(f.Data)), "\n") {
-				if k, v, ok := strings.Cut(line, "="); ok {
-					t.Setenv(k, v)
-				}
-			}
-		case "data":
-			kv = parseData(t, f.Data)
-		case "services":
-			fs := fakeServices{}
-			if err := json.Unmarshal(f.Data, &fs); err != nil {
-				t.Fatalf("services section: %v", err)
-			}
-			services = fs
-		case "template":
-			cases = append(cases, name)
-			writeFile(t, dir, caseFile(name), f.Data)
-		case "want", "error":
-		default:
-			writeFile(t, dir, f.Name, f.Data)
-		}
-	}
+	cfg, kv, services, cases := loadGolden(t, ar, dir)
 	results := map[string]txtar.File{}
 	for _, c := range cases {
 		c := c
@@ -272,4 +240,40 @@ func (f fakeServices) ServiceNames(context.Context) (map[string][]string, error)
 		}
 	}
 	return out, nil
+}
+
+// loadGolden sets up a golden archive in dir: template, partial and other files written, env
+// set, and the config, store, services and case names (in file order) returned.
+func loadGolden(t *testing.T, ar *txtar.Archive, dir string) (cfg Config, kv map[string]string, services Services, cases []string) {
+	t.Helper()
+	cfg = Config{Resource: "golden", Dir: dir}
+	kv = map[string]string{}
+	for _, f := range ar.Files {
+		kind, name, _ := strings.Cut(f.Name, " ")
+		switch kind {
+		case "config":
+			parseConfig(t, &cfg, f.Data)
+		case "env":
+			for _, line := range strings.Split(strings.TrimSpace(string(f.Data)), "\n") {
+				if k, v, ok := strings.Cut(line, "="); ok {
+					t.Setenv(k, v)
+				}
+			}
+		case "data":
+			kv = parseData(t, f.Data)
+		case "services":
+			fs := fakeServices{}
+			if err := json.Unmarshal(f.Data, &fs); err != nil {
+				t.Fatalf("services section: %v", err)
+			}
+			services = fs
+		case "template":
+			cases = append(cases, name)
+			writeFile(t, dir, caseFile(name), f.Data)
+		case "want", "error":
+		default:
+			writeFile(t, dir, f.Name, f.Data)
+		}
+	}
+	return cfg, kv, services, cases
 }
