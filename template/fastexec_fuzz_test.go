@@ -54,47 +54,16 @@ var fuzzUnfit = map[string]bool{
 // computed name can recurse), and no number literal above 100.
 func fuzzable(tp *Template) bool {
 	ok := true
-	var walk func(n parse.Node)
-	walk = func(n parse.Node) {
-		if !ok {
-			return
-		}
+	visit := func(n parse.Node) bool {
 		switch n := n.(type) {
-		case *parse.ListNode:
-			if n != nil {
-				for _, c := range n.Nodes {
-					walk(c)
-				}
-			}
-		case *parse.ActionNode:
-			walk(n.Pipe)
-		case *parse.IfNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.WithNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.RangeNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
 		case *parse.PipeNode:
-			if n != nil {
-				for _, c := range n.Cmds {
-					if id, isID := c.Args[0].(*parse.IdentifierNode); isID && id.Ident == "include" {
-						if len(c.Args) < 2 || c.Args[1].Type() != parse.NodeString {
-							ok = false
-						}
-					}
-					for _, a := range c.Args {
-						walk(a)
+			for _, c := range n.Cmds {
+				if id, isID := c.Args[0].(*parse.IdentifierNode); isID && id.Ident == "include" {
+					if len(c.Args) < 2 || c.Args[1].Type() != parse.NodeString {
+						ok = false
 					}
 				}
 			}
-		case *parse.ChainNode:
-			walk(n.Node)
 		case *parse.IdentifierNode:
 			ok = ok && !fuzzUnfit[n.Ident]
 		case *parse.NumberNode:
@@ -103,6 +72,7 @@ func fuzzable(tp *Template) bool {
 		case *parse.TemplateNode:
 			ok = false
 		}
+		return ok
 	}
 	for _, t := range tp.base.Templates() {
 		if t.Tree == nil {
@@ -111,7 +81,7 @@ func fuzzable(tp *Template) bool {
 		if name := t.Name(); name != "app.tmpl" && name != "part.tmpl" && name != "part2.tmpl" {
 			return false
 		}
-		walk(t.Tree.Root)
+		inspect(t.Tree.Root, visit)
 	}
 	return ok
 }

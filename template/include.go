@@ -102,7 +102,11 @@ func findIncludes(name, text, left, right string) ([]includeRef, error) {
 	var refs []includeRef
 	for _, n := range names {
 		t := set[n]
-		walk(t.Root, func(pipe *parse.PipeNode) {
+		inspect(t.Root, func(n parse.Node) bool {
+			pipe, ok := n.(*parse.PipeNode)
+			if !ok {
+				return true
+			}
 			for i, cmd := range pipe.Cmds {
 				id, ok := cmd.Args[0].(*parse.IdentifierNode)
 				if !ok || id.Ident != "include" {
@@ -120,48 +124,59 @@ func findIncludes(name, text, left, right string) ([]includeRef, error) {
 					refs = append(refs, includeRef{name: lit.Text, at: loc})
 				}
 			}
+			return true
 		})
 	}
 	return refs, nil
 }
 
-// walk calls visit for every pipeline under n.
-func walk(n parse.Node, visit func(*parse.PipeNode)) {
+// inspect calls f for n and, while f returns true, for every node under it, depth first (as
+// go/ast.Inspect does): lists, actions, pipelines and each command's arguments, the pipeline,
+// body and else branch of if, range and with, template calls' pipelines and chain operands.
+func inspect(n parse.Node, f func(parse.Node) bool) {
+	switch x := n.(type) {
+	case nil:
+		return
+	case *parse.ListNode:
+		if x == nil {
+			return
+		}
+	case *parse.PipeNode:
+		if x == nil {
+			return
+		}
+	}
+	if !f(n) {
+		return
+	}
 	switch n := n.(type) {
 	case *parse.ListNode:
-		if n == nil {
-			return
-		}
 		for _, c := range n.Nodes {
-			walk(c, visit)
+			inspect(c, f)
 		}
 	case *parse.ActionNode:
-		walk(n.Pipe, visit)
+		inspect(n.Pipe, f)
 	case *parse.PipeNode:
-		if n == nil {
-			return
-		}
-		visit(n)
 		for _, cmd := range n.Cmds {
 			for _, a := range cmd.Args {
-				walk(a, visit)
+				inspect(a, f)
 			}
 		}
 	case *parse.IfNode:
-		walkBranch(&n.BranchNode, visit)
+		inspectBranch(&n.BranchNode, f)
 	case *parse.RangeNode:
-		walkBranch(&n.BranchNode, visit)
+		inspectBranch(&n.BranchNode, f)
 	case *parse.WithNode:
-		walkBranch(&n.BranchNode, visit)
+		inspectBranch(&n.BranchNode, f)
 	case *parse.TemplateNode:
-		walk(n.Pipe, visit)
+		inspect(n.Pipe, f)
 	case *parse.ChainNode:
-		walk(n.Node, visit)
+		inspect(n.Node, f)
 	}
 }
 
-func walkBranch(b *parse.BranchNode, visit func(*parse.PipeNode)) {
-	walk(b.Pipe, visit)
-	walk(b.List, visit)
-	walk(b.ElseList, visit)
+func inspectBranch(b *parse.BranchNode, f func(parse.Node) bool) {
+	inspect(b.Pipe, f)
+	inspect(b.List, f)
+	inspect(b.ElseList, f)
 }
