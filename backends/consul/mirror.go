@@ -165,32 +165,13 @@ func (m *mirror) alive() bool {
 	return r != nil && connAlive(r.c)
 }
 
-// mirrorSet holds the mirrors of a client's live watches. Readers load the list without
-// locking; writers copy it.
+// mirrorSet holds the mirrors of a client's live watches.
 type mirrorSet struct {
-	mu   sync.Mutex
-	list atomic.Pointer[[]*mirror]
+	list backends.COWList[*mirror]
 }
 
-func (s *mirrorSet) add(m *mirror) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var next []*mirror
-	if l := s.list.Load(); l != nil {
-		next = slices.Clone(*l)
-	}
-	next = append(next, m)
-	s.list.Store(&next)
-}
-
-func (s *mirrorSet) remove(m *mirror) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if l := s.list.Load(); l != nil {
-		next := slices.DeleteFunc(slices.Clone(*l), func(x *mirror) bool { return x == m })
-		s.list.Store(&next)
-	}
-}
+func (s *mirrorSet) add(m *mirror)    { s.list.Add(m) }
+func (s *mirrorSet) remove(m *mirror) { s.list.Remove(m) }
 
 // pick returns the answer that may serve prefix q (cleaned), or nil: the covering mirror with
 // the highest index, if it is healthy and the agent was heard from within ttl (by this
@@ -232,14 +213,14 @@ type part struct {
 // agent last answered anything, or the zero time when only each watch's own answers count.
 func (s *mirrorSet) parts(roots []string, ttl time.Duration, heard time.Time) ([]part, int, bool) {
 	l := s.list.Load()
-	if l == nil || len(*l) == 0 {
+	if len(l) == 0 {
 		return nil, 0, false
 	}
 	now := time.Now()
 	out := make([]part, 0, len(roots))
 	n := 0
 	for _, q := range roots {
-		d := pick(*l, q, ttl, now, heard)
+		d := pick(l, q, ttl, now, heard)
 		if d == nil {
 			return nil, 0, false
 		}

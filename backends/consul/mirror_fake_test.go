@@ -171,8 +171,8 @@ func TestMirrorEqualsServerRead(t *testing.T) {
 
 // firstView is what the client's first live watch serves (nil before Watch registered it).
 func firstView(c *Client) *view {
-	if l := c.mirrors.list.Load(); l != nil && len(*l) > 0 {
-		return (*l)[0].cur.Load()
+	if l := c.mirrors.list.Load(); len(l) > 0 {
+		return l[0].cur.Load()
 	}
 	return nil
 }

@@ -43,8 +43,7 @@ type Client struct {
 	mu   sync.Mutex
 	revs map[string]int64 // cleaned prefix → store revision of the latest Get that read it
 
-	mirrorMu   sync.Mutex                // serializes writers of mirrors
-	mirrors    atomic.Pointer[[]*mirror] // the mirrors of the running watches (copy on write)
+	mirrors    backends.COWList[*mirror] // the mirrors of the running watches
 	serverGets atomic.Int64              // Get and GetSorted calls that read the server (for tests)
 }
 

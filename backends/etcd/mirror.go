@@ -190,26 +190,12 @@ func (m *mirror) read(p string, emit func(keys, values []string)) (rev int64, ok
 }
 
 // addMirror makes m findable by Get (it serves once Watch turns it on).
-func (c *Client) addMirror(m *mirror) {
-	c.mirrorMu.Lock()
-	defer c.mirrorMu.Unlock()
-	var list []*mirror
-	if old := c.mirrors.Load(); old != nil {
-		list = slices.Clone(*old)
-	}
-	list = append(list, m)
-	c.mirrors.Store(&list)
-}
+func (c *Client) addMirror(m *mirror) { c.mirrors.Add(m) }
 
 // dropMirror stops m serving and forgets it, releasing its memory.
 func (c *Client) dropMirror(m *mirror) {
 	m.setServing(false)
-	c.mirrorMu.Lock()
-	defer c.mirrorMu.Unlock()
-	if old := c.mirrors.Load(); old != nil {
-		list := slices.DeleteFunc(slices.Clone(*old), func(x *mirror) bool { return x == m })
-		c.mirrors.Store(&list)
-	}
+	c.mirrors.Remove(m)
 }
 
 // fromMirrors answers a read of ps (deduplicated) from serving mirrors: it hands emit every
@@ -218,13 +204,13 @@ func (c *Client) dropMirror(m *mirror) {
 // connection is not ready or ctx is done: the caller then reads the server.
 func (c *Client) fromMirrors(ctx context.Context, ps []string, emit func(keys, values []string)) bool {
 	list := c.mirrors.Load()
-	if list == nil || len(*list) == 0 || ctx.Err() != nil || !c.connReady() {
+	if len(list) == 0 || ctx.Err() != nil || !c.connReady() {
 		return false
 	}
 	revs := make([]int64, len(ps))
 	for i, p := range ps {
 		ok := false
-		for _, m := range *list {
+		for _, m := range list {
 			if backends.UnderPrefix(p, m.prefix) {
 				if revs[i], ok = m.read(p, emit); ok {
 					break

@@ -21,11 +21,7 @@ import (
 
 // mirrorRev returns the revision of a serving mirror of exactly p (cleaned), or 0.
 func (c *Client) mirrorRev(p string) int64 {
-	list := c.mirrors.Load()
-	if list == nil {
-		return 0
-	}
-	for _, m := range *list {
+	for _, m := range c.mirrors.Load() {
 		if m.prefix == p {
 			m.mu.RLock()
 			rev, on := m.rev, m.serving
@@ -40,12 +36,8 @@ func (c *Client) mirrorRev(p string) int64 {
 
 // mirroredKeys returns how many keys the mirrors hold in all, serving or not.
 func (c *Client) mirroredKeys() int {
-	list := c.mirrors.Load()
-	if list == nil {
-		return 0
-	}
 	n := 0
-	for _, m := range *list {
+	for _, m := range c.mirrors.Load() {
 		m.mu.RLock()
 		n += len(m.keys)
 		m.mu.RUnlock()
@@ -55,10 +47,7 @@ func (c *Client) mirroredKeys() int {
 
 // mirrorCount returns how many mirrors are registered, serving or not.
 func (c *Client) mirrorCount() int {
-	if list := c.mirrors.Load(); list != nil {
-		return len(*list)
-	}
-	return 0
+	return len(c.mirrors.Load())
 }
 
 // running is one Watch call of a test.

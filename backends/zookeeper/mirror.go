@@ -245,36 +245,25 @@ func splitPath(p string) (parent, name string) {
 }
 
 // addMirror makes m available to Get; dropMirror takes it away.
-func (c *Client) addMirror(m *mirror) {
-	c.mirrorMu.Lock()
-	defer c.mirrorMu.Unlock()
-	if c.mirrors == nil {
-		c.mirrors = map[*mirror]struct{}{}
-	}
-	c.mirrors[m] = struct{}{}
-	c.nMirrors.Store(int32(len(c.mirrors)))
-}
+func (c *Client) addMirror(m *mirror) { c.mirrors.Add(m) }
 
 func (c *Client) dropMirror(m *mirror) {
 	m.stop()
-	c.mirrorMu.Lock()
-	defer c.mirrorMu.Unlock()
-	delete(c.mirrors, m)
-	c.nMirrors.Store(int32(len(c.mirrors)))
+	c.mirrors.Remove(m)
 }
 
 // fromMirrors answers Get from the mirrors of live watches when one that is serving covers
 // each prefix. ok is false when Get must read the server.
 func (c *Client) fromMirrors(prefixes []string) (kv map[string]string, ok bool) {
-	if c.nMirrors.Load() == 0 {
+	list := c.mirrors.Load()
+	if len(list) == 0 {
 		return nil, false
 	}
 	ps := backends.Dedupe(prefixes)
 	use := make([]*mirror, len(ps))
 	checked := map[*mirror]bool{}
-	c.mirrorMu.RLock()
 	for i, p := range ps {
-		for m := range c.mirrors {
+		for _, m := range list {
 			if !m.covers(p) {
 				continue
 			}
@@ -289,11 +278,9 @@ func (c *Client) fromMirrors(prefixes []string) (kv map[string]string, ok bool) 
 			}
 		}
 		if use[i] == nil {
-			c.mirrorMu.RUnlock()
 			return nil, false
 		}
 	}
-	c.mirrorMu.RUnlock()
 	out := make(map[string]string)
 	for i, p := range ps {
 		if !use[i].collect(p, out) {

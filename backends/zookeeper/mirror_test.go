@@ -159,7 +159,7 @@ func TestMirrorDroppedWithWatch(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Watch did not return after cancel")
 	}
-	if n := c.nMirrors.Load(); n != 0 {
+	if n := len(c.mirrors.Load()); n != 0 {
 		t.Errorf("%d mirrors left after Watch returned", n)
 	}
 	kv, read, err := getCounted(t, c, "/drop")
@@ -258,11 +258,9 @@ func TestMirrorSessionExpiry(t *testing.T) {
 	w.armed(t, st, "/exp/ready")
 	mustMirror(t, c, "before expiry", serverKV(t, c, "/exp"), "/exp")
 	var id int64
-	c.mirrorMu.RLock()
-	for m := range c.mirrors {
+	for _, m := range c.mirrors.Load() {
 		id = m.sess.conn.SessionID()
 	}
-	c.mirrorMu.RUnlock()
 	var watchSession zkSession
 	for _, s := range rec.all() {
 		if s.id == id {

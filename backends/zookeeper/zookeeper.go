@@ -46,11 +46,9 @@ type Client struct {
 	wire    *wireConn // a wire session kept between Gets (see takeWire)
 	closed  bool
 
-	mirrorMu    sync.RWMutex
-	mirrors     map[*mirror]struct{} // of the live Watch calls
-	nMirrors    atomic.Int32         // len(mirrors): Get skips the lock when there is none
-	serverReads atomic.Int64         // Gets that read the server (tests)
-	seedHook    func()               // tests: called before a Watch (re)reads its subtrees
+	mirrors     backends.COWList[*mirror] // of the live Watch calls
+	serverReads atomic.Int64              // Gets that read the server (tests)
+	seedHook    func()                    // tests: called before a Watch (re)reads its subtrees
 }
 
 var (
