@@ -2,6 +2,7 @@ package backends
 
 import (
 	"context"
+	"net"
 	"time"
 )
 
@@ -48,14 +49,17 @@ type Discoverer interface {
 // Options carries everything a user can set for a backend: confd's flags and config keys.
 // Each driver reads what it understands, builds its own typed Config from it and validates it.
 type Options struct {
-	Nodes          []string // addresses; empty means the driver's default
-	Scheme         string   // "http" or "https" (consul; SRV-found etcd nodes)
-	SRVDomain      string   // find nodes by DNS SRV
-	SRVRecord      string   // a full SRV record name, overriding SRVDomain
-	ClientCert     string   // TLS client certificate file
-	ClientKey      string   // TLS client key file (also confd's redis password)
-	ClientCAKeys   string   // TLS CA file
-	ClientInsecure bool     // skip TLS verification
+	Nodes     []string // addresses; empty means the driver's default
+	Scheme    string   // "http" or "https" (consul; SRV-found etcd nodes)
+	SRVDomain string   // find nodes by DNS SRV
+	SRVRecord string   // a full SRV record name, overriding SRVDomain
+	// Resolver answers the SRV lookups (nil: the system's resolver). Not a flag: for
+	// programs embedding reconf, and for tests against a real DNS server on a spare port.
+	Resolver       *net.Resolver
+	ClientCert     string // TLS client certificate file
+	ClientKey      string // TLS client key file (also confd's redis password)
+	ClientCAKeys   string // TLS CA file
+	ClientInsecure bool   // skip TLS verification
 	BasicAuth      bool
 	Username       string
 	Password       string

@@ -185,3 +185,21 @@ func TestRegistry(t *testing.T) {
 		}()
 	}
 }
+
+func TestSRVRecords(t *testing.T) {
+	for _, tc := range []struct {
+		o     backends.Options
+		extra []string
+		want  string
+	}{
+		{backends.Options{}, nil, ""},
+		{backends.Options{Nodes: []string{"x:1"}}, nil, ""},
+		{backends.Options{SRVDomain: "example.com"}, nil, "_etcd._tcp.example.com."},
+		{backends.Options{SRVDomain: "example.com."}, []string{"_etcd-client._tcp"}, "_etcd._tcp.example.com. _etcd-client._tcp.example.com."},
+		{backends.Options{SRVDomain: "example.com", SRVRecord: "_x._tcp.example.org"}, []string{"_etcd-client._tcp"}, "_x._tcp.example.org"},
+	} {
+		if got := strings.Join(tc.o.SRVRecords("etcd", tc.extra...), " "); got != tc.want {
+			t.Errorf("%+v %v: %q, want %q", tc.o, tc.extra, got, tc.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v haproxy >/dev/null || need+=(haproxy)
 command -v nginx >/dev/null || need+=(nginx)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
+[[ -x /usr/sbin/dnsmasq ]] || need+=(dnsmasq-base) # a real DNS server for the SRV tests
 if ((${#need[@]})); then
   sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
   export DEBIAN_FRONTEND=noninteractive

@@ -61,8 +61,8 @@ type Config struct {
 	MirrorTTL time.Duration
 }
 
-// FromOptions builds a Config from the user's options, resolving -srv-domain/-srv-record
-// (_consul._tcp.<domain>).
+// FromOptions builds a Config from the user's options. -srv-domain/-srv-record
+// (_consul._tcp.<domain>) replace -node, as in confd.
 func FromOptions(ctx context.Context, o backends.Options) (Config, error) {
 	c := Config{
 		Scheme:         o.Scheme,
@@ -81,34 +81,16 @@ func FromOptions(ctx context.Context, o backends.Options) (Config, error) {
 		c.Token = os.Getenv("CONSUL_HTTP_TOKEN")
 	}
 	nodes := o.Nodes
-	if len(nodes) == 0 && (o.SRVDomain != "" || o.SRVRecord != "") {
+	if recs := o.SRVRecords("consul"); recs != nil { // as confd: SRV replaces -node
 		var err error
-		if nodes, err = lookupSRV(ctx, o.SRVRecord, o.SRVDomain); err != nil {
-			return Config{}, err
+		if nodes, err = backends.LookupNodes(ctx, o, recs); err != nil {
+			return Config{}, fmt.Errorf("consul: %w", err)
 		}
 	}
 	if len(nodes) > 0 {
 		c.Address = nodes[0] // as confd: one agent; run a local agent for failover
 	}
 	return c, nil
-}
-
-func lookupSRV(ctx context.Context, record, domain string) ([]string, error) {
-	if record == "" {
-		record = "_consul._tcp." + domain
-	}
-	_, addrs, err := net.DefaultResolver.LookupSRV(ctx, "", "", record)
-	if err != nil {
-		return nil, fmt.Errorf("consul: srv %s: %w: %w", record, backends.ErrUnavailable, err)
-	}
-	if len(addrs) == 0 {
-		return nil, fmt.Errorf("consul: srv %s: no records: %w", record, backends.ErrUnavailable)
-	}
-	nodes := make([]string, 0, len(addrs))
-	for _, a := range addrs {
-		nodes = append(nodes, net.JoinHostPort(strings.TrimSuffix(a.Target, "."), strconv.Itoa(int(a.Port))))
-	}
-	return nodes, nil
 }
 
 // withDefaults fills unset fields and moves a scheme written in Address into Scheme.

@@ -3,12 +3,9 @@ package etcd
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -46,9 +43,6 @@ const (
 	DefaultBackoffMax       = 15 * time.Second
 )
 
-// lookupSRV is net.LookupSRV, replaceable in tests.
-var lookupSRV = net.DefaultResolver.LookupSRV
-
 // FromOptions builds a Config from confd-style options. name is the name the backend was
 // chosen by ("etcd" or "etcdv3"); like confd it names the SRV record _<name>._tcp.<domain>.
 func FromOptions(name string, o backends.Options) (Config, error) {
@@ -70,7 +64,7 @@ func FromOptions(name string, o backends.Options) (Config, error) {
 	tlsOn := c.CAFile != "" || c.CertFile != "" || c.Insecure
 	nodes := splitNodes(o.Nodes)
 	if o.SRVDomain != "" || o.SRVRecord != "" {
-		found, err := discover(name, o, tlsOn, c.DialTimeout)
+		found, err := discover(name, o, tlsOn)
 		if err != nil {
 			return Config{}, err
 		}
@@ -111,7 +105,7 @@ func splitNodes(in []string) []string {
 // discover finds nodes by DNS SRV as confd does: the record is SRVRecord, else
 // _<name>._tcp.<SRVDomain>; each target becomes scheme://host:port. When the confd-style record
 // has no answer it also tries etcd's own _etcd-client-ssl._tcp (with TLS) and _etcd-client._tcp.
-func discover(name string, o backends.Options, tlsOn bool, timeout time.Duration) ([]string, error) {
+func discover(name string, o backends.Options, tlsOn bool) ([]string, error) {
 	scheme := o.Scheme
 	if scheme == "" {
 		scheme = "http"
@@ -119,34 +113,18 @@ func discover(name string, o backends.Options, tlsOn bool, timeout time.Duration
 			scheme = "https"
 		}
 	}
-	records := []string{o.SRVRecord}
-	if o.SRVRecord == "" {
-		records = []string{fmt.Sprintf("_%s._tcp.%s.", name, o.SRVDomain)}
-		if tlsOn {
-			records = append(records, "_etcd-client-ssl._tcp."+o.SRVDomain+".")
-		}
-		records = append(records, "_etcd-client._tcp."+o.SRVDomain+".")
+	extra := []string{"_etcd-client._tcp"}
+	if tlsOn {
+		extra = []string{"_etcd-client-ssl._tcp", "_etcd-client._tcp"}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var errs []error
-	for _, r := range records {
-		_, addrs, err := lookupSRV(ctx, "", "", r)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("srv %s: %w", r, err))
-			continue
-		}
-		var nodes []string
-		for _, a := range addrs {
-			host := strings.TrimRight(a.Target, ".")
-			nodes = append(nodes, scheme+"://"+net.JoinHostPort(host, strconv.Itoa(int(a.Port))))
-		}
-		if len(nodes) > 0 {
-			return nodes, nil
-		}
-		errs = append(errs, fmt.Errorf("srv %s: no records", r))
+	nodes, err := backends.LookupNodes(context.Background(), o, o.SRVRecords(name, extra...))
+	if err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
 	}
-	return nil, fmt.Errorf("etcd: cannot get nodes from SRV records: %w: %w", backends.ErrUnavailable, errors.Join(errs...))
+	for i, n := range nodes {
+		nodes[i] = scheme + "://" + n
+	}
+	return nodes, nil
 }
 
 // Validate reports whether c can be used, wrapping backends.ErrConfig.

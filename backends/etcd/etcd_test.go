@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -304,33 +303,45 @@ func TestFromOptions(t *testing.T) {
 	}
 }
 
+// TestSRV asks a real DNS server (dnsmasq): confd's _etcd._tcp record comes first, then
+// etcd's own _etcd-client-ssl._tcp (with TLS) and _etcd-client._tcp; -scheme (else http or
+// https by TLS) prefixes the targets; -srv-record alone is asked when given.
 func TestSRV(t *testing.T) {
-	old := lookupSRV
-	defer func() { lookupSRV = old }()
-	var asked []string
-	lookupSRV = func(_ context.Context, _, _, name string) (string, []*net.SRV, error) {
-		asked = append(asked, name)
-		if name == "_etcd-client._tcp.example.com." {
-			return "", []*net.SRV{{Target: "e1.example.com.", Port: 2379}, {Target: "e2.example.com.", Port: 2380}}, nil
+	d := testservers.DNSDomain
+	srv := func(name, target string, port int) testservers.SRV {
+		return testservers.SRV{Name: name, Target: target, Port: port, Priority: 10, Weight: 1}
+	}
+	dns := testservers.DNS(t,
+		srv("_etcd._tcp.a."+d, "confd.a", 1), srv("_etcd-client._tcp.a."+d, "client.a", 2),
+		srv("_etcd-client-ssl._tcp.b."+d, "ssl.b", 3), srv("_etcd-client._tcp.b."+d, "client.b", 4),
+		srv("_etcdv3._tcp.c."+d, "v3.c", 5))
+	r := testservers.Resolver(dns)
+	for _, tc := range []struct {
+		name string
+		o    backends.Options
+		want string
+	}{
+		{"etcd", backends.Options{SRVDomain: "a." + d}, "http://confd.a:1"},
+		{"etcd", backends.Options{SRVDomain: "a." + d, Scheme: "https"}, "https://confd.a:1"},
+		{"etcd", backends.Options{SRVDomain: "b." + d}, "http://client.b:4"},
+		{"etcd", backends.Options{SRVDomain: "b." + d, ClientInsecure: true}, "https://ssl.b:3"},
+		{"etcdv3", backends.Options{SRVDomain: "c." + d}, "http://v3.c:5"},
+		{"etcd", backends.Options{SRVRecord: "_etcd-client._tcp.a." + d, SRVDomain: "b." + d}, "http://client.a:2"},
+		{"etcd", backends.Options{SRVDomain: "a." + d, Nodes: []string{"x:1"}}, "http://confd.a:1"},
+	} {
+		tc.o.Resolver = r
+		c, err := FromOptions(tc.name, tc.o)
+		if err != nil {
+			t.Errorf("%s %+v: %v", tc.name, tc.o, err)
+			continue
 		}
-		return "", nil, errors.New("no such host")
+		if got := strings.Join(c.Endpoints, " "); got != tc.want {
+			t.Errorf("%s srv-domain %q srv-record %q: endpoints %s, want %s", tc.name, tc.o.SRVDomain, tc.o.SRVRecord, got, tc.want)
+		}
 	}
-	c, err := FromOptions("etcd", backends.Options{SRVDomain: "example.com", Scheme: "https"})
-	if err != nil {
-		t.Fatalf("FromOptions: %v", err)
-	}
-	if got := strings.Join(c.Endpoints, " "); got != "https://e1.example.com:2379 https://e2.example.com:2380" {
-		t.Errorf("endpoints %s", got)
-	}
-	if asked[0] != "_etcd._tcp.example.com." {
-		t.Errorf("first record asked %q, want confd's _etcd._tcp.example.com.", asked[0])
-	}
-	asked = nil
-	if _, err := FromOptions("etcd", backends.Options{SRVRecord: "_x._tcp.example.com."}); !errors.Is(err, backends.ErrUnavailable) {
-		t.Errorf("unresolvable SRVRecord: %v", err)
-	}
-	if len(asked) != 1 {
-		t.Errorf("SRVRecord: asked %v, want only it", asked)
+	_, err := FromOptions("etcd", backends.Options{SRVRecord: "_x._tcp.a." + d, Resolver: r})
+	if !errors.Is(err, backends.ErrUnavailable) || strings.Count(err.Error(), "srv ") != 1 {
+		t.Errorf("unresolvable -srv-record: %v; want ErrUnavailable, that record alone asked", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -63,7 +64,8 @@ const (
 	DefaultBackoffMax   = 15 * time.Second
 )
 
-// FromOptions builds a Config from confd-style options.
+// FromOptions builds a Config from confd-style options. -srv-domain/-srv-record
+// (_redis._tcp.<domain>) replace -node, as in confd.
 func FromOptions(o backends.Options) (Config, error) {
 	c := Config{
 		Username:       o.Username,
@@ -81,6 +83,13 @@ func FromOptions(o backends.Options) (Config, error) {
 	}
 	c.TLS = c.CAFile != "" || c.CertFile != "" || c.Insecure
 	nodes := o.Nodes
+	if recs := o.SRVRecords("redis"); recs != nil { // as confd: SRV replaces -node
+		found, err := backends.LookupNodes(context.Background(), o, recs)
+		if err != nil {
+			return Config{}, fmt.Errorf("redis: %w", err)
+		}
+		nodes = found
+	}
 	if len(nodes) == 0 {
 		nodes = []string{DefaultNode}
 	}

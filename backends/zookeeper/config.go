@@ -40,7 +40,8 @@ type Config struct {
 	wrapConn func(net.Conn) net.Conn // tests: see every connection
 }
 
-// FromOptions builds a Config from the user's options, resolving -srv-domain/-srv-record.
+// FromOptions builds a Config from the user's options. -srv-domain/-srv-record
+// (_zookeeper._tcp.<domain>) replace -node, as in confd.
 func FromOptions(ctx context.Context, o backends.Options) (Config, error) {
 	c := Config{
 		Nodes:          o.Nodes,
@@ -52,33 +53,14 @@ func FromOptions(ctx context.Context, o backends.Options) (Config, error) {
 		Concurrency:    DefaultConcurrency,
 		Sessions:       DefaultSessions,
 	}
-	if len(c.Nodes) == 0 && (o.SRVDomain != "" || o.SRVRecord != "") {
-		nodes, err := lookupSRV(ctx, o.SRVRecord, o.SRVDomain)
+	if recs := o.SRVRecords("zookeeper"); recs != nil { // as confd: SRV replaces -node
+		nodes, err := backends.LookupNodes(ctx, o, recs)
 		if err != nil {
-			return Config{}, err
+			return Config{}, fmt.Errorf("zookeeper: %w", err)
 		}
 		c.Nodes = nodes
 	}
 	return c, nil
-}
-
-// lookupSRV resolves record, or _zookeeper._tcp.domain, to host:port nodes.
-func lookupSRV(ctx context.Context, record, domain string) ([]string, error) {
-	if record == "" {
-		record = "_zookeeper._tcp." + domain
-	}
-	_, addrs, err := net.DefaultResolver.LookupSRV(ctx, "", "", record)
-	if err != nil {
-		return nil, fmt.Errorf("zookeeper: srv %s: %w: %w", record, backends.ErrUnavailable, err)
-	}
-	nodes := make([]string, 0, len(addrs))
-	for _, a := range addrs {
-		nodes = append(nodes, net.JoinHostPort(strings.TrimSuffix(a.Target, "."), strconv.Itoa(int(a.Port))))
-	}
-	if len(nodes) == 0 {
-		return nil, fmt.Errorf("zookeeper: srv %s: no records: %w", record, backends.ErrUnavailable)
-	}
-	return nodes, nil
 }
 
 // withDefaults fills unset fields and normalizes nodes to host:port.

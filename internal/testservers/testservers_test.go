@@ -2,6 +2,7 @@ package testservers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -31,6 +32,7 @@ func TestServers(t *testing.T) {
 		{"redis", Redis},
 		{"zookeeper", ZooKeeper},
 		{"consul", Consul},
+		{"dnsmasq", func(t testing.TB) *Server { return DNS(t) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.start(t)
@@ -95,4 +97,31 @@ func dials(addr string) bool {
 	}
 	c.Close()
 	return true
+}
+
+// TestDNS: the DNS server answers the SRV records it was given, ranked by priority, and says a
+// name it does not hold does not exist (rather than failing or asking elsewhere).
+func TestDNS(t *testing.T) {
+	name := "_svc._tcp." + DNSDomain
+	s := DNS(t, SRV{Name: name, Target: "localhost", Port: 2, Priority: 20, Weight: 1},
+		SRV{Name: name, Target: "localhost", Port: 1, Priority: 10, Weight: 1})
+	r := Resolver(s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, addrs, err := r.LookupSRV(ctx, "", "", name+".")
+	if err != nil {
+		t.Fatalf("LookupSRV: %v", err)
+	}
+	var got []string
+	for _, a := range addrs {
+		got = append(got, fmt.Sprintf("%s:%d/%d", a.Target, a.Port, a.Priority))
+	}
+	if strings.Join(got, " ") != "localhost.:1/10 localhost.:2/20" {
+		t.Errorf("records %v, want localhost.:1/10 localhost.:2/20", got)
+	}
+	_, _, err = r.LookupSRV(ctx, "", "", "_none._tcp."+DNSDomain+".")
+	var de *net.DNSError
+	if !errors.As(err, &de) || !de.IsNotFound {
+		t.Errorf("unknown name: %v, want not found", err)
+	}
 }
