@@ -102,6 +102,15 @@ func splitNodes(in []string) []string {
 	return out
 }
 
+// SRVFallbacks are the SRV services tried under -srv-domain after confd's _etcd._tcp: etcd's
+// own, _etcd-client-ssl._tcp (with TLS) and _etcd-client._tcp.
+func SRVFallbacks(tls bool) []string {
+	if tls {
+		return []string{"_etcd-client-ssl._tcp", "_etcd-client._tcp"}
+	}
+	return []string{"_etcd-client._tcp"}
+}
+
 // discover finds nodes by DNS SRV as confd does: the record is SRVRecord, else
 // _<name>._tcp.<SRVDomain>; each target becomes scheme://host:port. When the confd-style record
 // has no answer it also tries etcd's own _etcd-client-ssl._tcp (with TLS) and _etcd-client._tcp.
@@ -113,11 +122,7 @@ func discover(name string, o backends.Options, tlsOn bool) ([]string, error) {
 			scheme = "https"
 		}
 	}
-	extra := []string{"_etcd-client._tcp"}
-	if tlsOn {
-		extra = []string{"_etcd-client-ssl._tcp", "_etcd-client._tcp"}
-	}
-	nodes, err := backends.LookupNodes(context.Background(), o, o.SRVRecords(name, extra...))
+	nodes, err := backends.LookupNodes(context.Background(), o, o.SRVRecords(name, SRVFallbacks(tlsOn)...))
 	if err != nil {
 		return nil, fmt.Errorf("etcd: %w", err)
 	}

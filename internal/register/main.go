@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/reconf/reconf/backends"
+	etcdbackend "github.com/reconf/reconf/backends/etcd"
 )
 
 // ErrUsage: the command line is wrong.
@@ -69,6 +70,8 @@ func Parse(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.DeregisterAfter, "deregister-after", time.Minute, "consul: deregister a service critical this long")
 	fs.StringVar(&o.ServicesPrefix, "services-prefix", backends.DefaultServicesPrefix, "where instances live (etcd, zookeeper, redis)")
 	fs.StringVar(&o.Scheme, "scheme", "http", "consul scheme; etcd nodes without one")
+	fs.StringVar(&o.SRVDomain, "srv-domain", "", "find store nodes from the DNS SRV record _<backend>._tcp.<domain> (replaces -node)")
+	fs.StringVar(&o.SRVRecord, "srv-record", "", "find store nodes from this full DNS SRV record name (overrides -srv-domain)")
 	fs.StringVar(&o.ClientCert, "client-cert", "", "TLS client certificate file")
 	fs.StringVar(&o.ClientKey, "client-key", "", "TLS client key file (redis: the password, as confd)")
 	fs.StringVar(&o.ClientCAKeys, "client-ca-keys", "", "TLS CA file")
@@ -178,6 +181,9 @@ func Main(args []string) int {
 // c.Deregister it removes the instance once and returns.
 func Run(ctx context.Context, c Config, log *slog.Logger) error {
 	log = log.With("backend", c.Backend, "service", c.Instance.Name, "id", c.Instance.ID)
+	if err := resolveSRV(ctx, &c); err != nil {
+		return fmt.Errorf("backend %s: %w", c.Backend, err)
+	}
 	st, err := newStore(c, log)
 	if err != nil {
 		return fmt.Errorf("backend %s: %w", c.Backend, err)
@@ -200,6 +206,25 @@ func Run(ctx context.Context, c Config, log *slog.Logger) error {
 		"interval", c.Interval, "ttl", c.TTL, "failures", c.Failures)
 	lc := loopConfig{Interval: c.Interval, Timeout: c.Timeout, Failures: c.Failures, Log: log}
 	return keepAlive(ctx, st, check, lc, c.Options.Request())
+}
+
+// resolveSRV replaces c's nodes by those -srv-domain or -srv-record name, as the daemon does.
+func resolveSRV(ctx context.Context, c *Config) error {
+	o := &c.Options
+	var extra []string
+	if c.Backend == "etcd" {
+		extra = etcdbackend.SRVFallbacks(o.ClientCAKeys != "" || o.ClientCert != "" || o.ClientInsecure)
+	}
+	recs := o.SRVRecords(c.Backend, extra...)
+	if recs == nil {
+		return nil
+	}
+	nodes, err := backends.LookupNodes(ctx, *o, recs)
+	if err != nil {
+		return err
+	}
+	o.Nodes, o.SRVDomain, o.SRVRecord = nodes, "", ""
+	return nil
 }
 
 func newStore(c Config, log *slog.Logger) (store, error) {

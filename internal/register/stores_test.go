@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -240,4 +242,43 @@ func startHelper(t *testing.T, args []string) *exec.Cmd {
 		}
 	})
 	return cmd
+}
+
+// TestRegisterSRV: -srv-domain finds the store through a real DNS server (dnsmasq) and
+// replaces -node, on every store.
+func TestRegisterSRV(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real servers: not in -short")
+	}
+	for _, sc := range storeCases() {
+		t.Run(sc.backend, func(t *testing.T) {
+			srv := sc.start(t)
+			_, port, _ := net.SplitHostPort(srv.Addr)
+			p, _ := strconv.Atoi(port)
+			dns := testservers.DNS(t, testservers.SRV{Name: "_" + sc.backend + "._tcp." + testservers.DNSDomain,
+				Target: "localhost", Port: p, Priority: 1, Weight: 1})
+			b, err := backends.New(sc.backend, backends.Options{Nodes: []string{srv.Addr}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			d := discovery.New(b, discovery.Config{})
+			c, err := Parse([]string{"register", "-backend", sc.backend, "-node", "127.0.0.1:1",
+				"-srv-domain", testservers.DNSDomain, "-service", "web", "-id", "web-srv",
+				"-address", "127.0.0.1", "-port", "8080", "-ttl", sc.ttl.String()}, os.Stderr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Options.Resolver = testservers.Resolver(dns)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- Run(ctx, c, quietLog()) }()
+			waitFor(t, d, "web-srv", true, 15*time.Second, "registered via SRV")
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			waitFor(t, d, "web-srv", false, 5*time.Second, "deregistered on stop")
+		})
+	}
 }
