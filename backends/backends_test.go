@@ -203,3 +203,36 @@ func TestSRVRecords(t *testing.T) {
 		}
 	}
 }
+
+func TestJoinErrors(t *testing.T) {
+	if backends.JoinErrors(nil, nil) != nil {
+		t.Error("all nil: want nil")
+	}
+	one := errors.New("one")
+	if got := backends.JoinErrors(nil, one); got != one {
+		t.Errorf("one error: %v, want it as it is", got)
+	}
+	err := backends.JoinErrors(fmt.Errorf("a: %w", backends.ErrConfig), nil, fmt.Errorf("b: %w", backends.ErrAuth))
+	if err.Error() != "a: invalid backend configuration; b: backend authentication failed" {
+		t.Errorf("message %q", err)
+	}
+	if !errors.Is(err, backends.ErrConfig) || !errors.Is(err, backends.ErrAuth) || errors.Is(err, backends.ErrUnavailable) {
+		t.Errorf("errors.Is does not see each error: %v", err)
+	}
+}
+
+// TestNewNamesBackendOnce: a driver's error that names the driver is not prefixed again.
+func TestNewNamesBackendOnce(t *testing.T) {
+	backends.Register("named-test", func(backends.Options) (backends.Backend, error) {
+		return nil, fmt.Errorf("named-test: %w: bad", backends.ErrConfig)
+	})
+	backends.Register("anon-test", func(backends.Options) (backends.Backend, error) {
+		return nil, fmt.Errorf("%w: bad", backends.ErrConfig)
+	})
+	if _, err := backends.New("named-test", backends.Options{}); err == nil || err.Error() != "named-test: invalid backend configuration: bad" {
+		t.Errorf("named: %v", err)
+	}
+	if _, err := backends.New("anon-test", backends.Options{}); err == nil || err.Error() != "backend anon-test: invalid backend configuration: bad" || !errors.Is(err, backends.ErrConfig) {
+		t.Errorf("anonymous: %v", err)
+	}
+}

@@ -59,6 +59,9 @@ func New(name string, o Options) (Backend, error) {
 	}
 	b, err := f(o)
 	if err != nil {
+		if msg := err.Error(); strings.HasPrefix(msg, name+":") || strings.HasPrefix(msg, name+" ") {
+			return nil, err // the driver named itself already
+		}
 		return nil, fmt.Errorf("backend %s: %w", name, err)
 	}
 	return b, nil

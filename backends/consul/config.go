@@ -157,7 +157,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", f.what, err))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := backends.JoinErrors(errs...); err != nil {
 		return fmt.Errorf("consul: %w: %w", backends.ErrConfig, err)
 	}
 	return nil

@@ -120,7 +120,7 @@ func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string,
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := backends.JoinErrors(errs...); err != nil {
 		return nil, err
 	}
 	return out.result(), nil

@@ -164,7 +164,7 @@ func (c *Client) do(ctx context.Context, op string, f func(*redis.Client) error)
 		}
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return backends.JoinErrors(errs...)
 }
 
 // classify wraps err with the node, the operation and the sentinel that says whether retrying

@@ -118,7 +118,7 @@ func (c Config) Validate() error {
 	if strings.Contains(c.Username, ":") {
 		errs = append(errs, errors.New("username must not contain ':'"))
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := backends.JoinErrors(errs...); err != nil {
 		return fmt.Errorf("zookeeper: %w: %w", backends.ErrConfig, err)
 	}
 	return nil

@@ -88,7 +88,7 @@ func dialWire(ctx context.Context, cfg Config) (*wireConn, error) {
 		}
 		errs = append(errs, err)
 	}
-	return nil, errors.Join(errs...)
+	return nil, backends.JoinErrors(errs...)
 }
 
 func dialNode(ctx context.Context, cfg Config, node string) (*wireConn, error) {
