@@ -38,6 +38,7 @@ type row struct {
 // params are what the parent passes to each child.
 type params struct {
 	n, burst, k, runs, noise int
+	warmup                   int
 	gap, idle                time.Duration
 	bin                      string
 	onetimeOnly, verbose     bool
@@ -53,6 +54,7 @@ func main() {
 	verbose := flag.Bool("v", false, "show the runner's log (warnings and up)")
 	runs := flag.Int("runs", 5, "runs of each -onetime scenario (the median is reported)")
 	noise := flag.Int("noise", 50_000, "unrelated keys in the store for the second latency measurement")
+	warmup := flag.Int("warmup", 3000, "writes and reads of an unwatched key before the watch measurements: long-running stores are warm (ZooKeeper's JIT alone takes its writes from ~3 to ~1.9 ms)")
 	quick := flag.Bool("quick", os.Getenv("RECONF_BENCH_QUICK") != "", "fewer writes and runs (also $RECONF_BENCH_QUICK)")
 	bin := flag.String("bin", "", "the reconf binary for the -onetime scenarios (default: go build ./cmd/reconf; \"none\" skips them)")
 	onetimeOnly := flag.Bool("onetime-only", false, "only the -onetime scenarios")
@@ -61,7 +63,7 @@ func main() {
 	if *quick {
 		*n, *burst, *runs, *idle = min(*n, 60), min(*burst, 300), min(*runs, 3), min(*idle, 5*time.Second)
 	}
-	pa := params{idle: *idle, gap: *gap, n: *n, burst: *burst, k: *k, runs: *runs, noise: *noise, bin: *bin, onetimeOnly: *onetimeOnly, verbose: *verbose}
+	pa := params{idle: *idle, gap: *gap, n: *n, burst: *burst, k: *k, runs: *runs, noise: *noise, warmup: *warmup, bin: *bin, onetimeOnly: *onetimeOnly, verbose: *verbose}
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if *verbose {
@@ -102,7 +104,7 @@ func main() {
 		}
 		fmt.Fprintf(os.Stderr, "measuring %s…\n", t.name)
 		args := []string{"-child", "-backends", t.name, "-n", strconv.Itoa(pa.n), "-burst", strconv.Itoa(pa.burst), "-gap", pa.gap.String(), "-idle", pa.idle.String(),
-			"-resources", strconv.Itoa(pa.k), "-runs", strconv.Itoa(pa.runs), "-noise", strconv.Itoa(pa.noise),
+			"-resources", strconv.Itoa(pa.k), "-runs", strconv.Itoa(pa.runs), "-noise", strconv.Itoa(pa.noise), "-warmup", strconv.Itoa(pa.warmup),
 			"-bin", pa.bin, "-v=" + strconv.FormatBool(*verbose), "-onetime-only=" + strconv.FormatBool(pa.onetimeOnly)}
 		cmd := exec.Command(self, args...)
 		cmd.Stderr = os.Stderr
@@ -154,9 +156,24 @@ func measure(t target, pa params, log *slog.Logger) (r row) {
 	return r
 }
 
+// warm writes and reads an unwatched key n times, so that the store runs as a long-running
+// one does (a JVM has compiled its hot paths, caches are filled) before anything is timed.
+func warm(tb *fakeTB, b backends.Backend, w writer, n int) {
+	ctx := context.Background()
+	for i := range n {
+		if err := w.put(ctx, "/warmup/k", strconv.Itoa(i)); err != nil {
+			tb.Fatalf("warm-up put: %v", err)
+		}
+		if _, err := b.Get(ctx, []string{"/warmup"}); err != nil {
+			tb.Fatalf("warm-up get: %v", err)
+		}
+	}
+}
+
 // measureWatch runs the watch-mode measurements: latency, burst, start, and latency again
 // with pa.noise unrelated keys in the store.
 func measureWatch(r *row, tb *fakeTB, b backends.Backend, w writer, pa params, log *slog.Logger) {
+	warm(tb, b, w, pa.warmup)
 	lat := measureLatency(tb, b, w, pa.n, pa.gap, log)
 	r.P50, r.P95, r.P99, r.Max, r.PutP50 = lat.p50, lat.p95, lat.p99, lat.max, lat.putP50
 	bu := measureBurst(tb, b, w, pa.burst, `"50ms:500ms"`, log)
@@ -187,10 +204,10 @@ func print(rows []row, pa params) {
 			ms(r.BurstPuts), ms(r.BurstFinal), r.Reloads, r.ReloadsNoWait, ms(r.StartTook), r.RSSMiB, r.IdleCPU)
 	}
 	_ = tw.Flush()
-	fmt.Printf("\nlatency: put→file over %d isolated writes (wait 0, %s apart), from issuing the put (put p50: the put's own round trip); burst: %d puts in a row, wait 50ms:500ms, reloads = reload_cmd runs (no wait: the same burst without a wait),\n"+
+	fmt.Printf("\nlatency: put→file over %d isolated writes (wait 0, %s apart), from issuing the put (put p50: the put's own round trip), after %d warm-up writes and reads; burst: %d puts in a row, wait 50ms:500ms, reloads = reload_cmd runs (no wait: the same burst without a wait),\n"+
 		"burst→final = first put to the last value on disk; start: %d resources over 5 prefixes in watch mode, until every\n"+
 		"file rendered; RSS of the measuring process (runner + writing client, one process per backend) after that; idle CPU: that\n"+
-		"process's CPU over %s with the %d resources watching and nothing changing, in %% of one core.\n", n, pa.gap, burst, k, pa.idle, k)
+		"process's CPU over %s with the %d resources watching and nothing changing, in %% of one core.\n", n, pa.gap, pa.warmup, burst, k, pa.idle, k)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
