@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -140,8 +141,10 @@ func ParseNode(s string) (n Node, tls bool, err error) {
 	}
 	if _, err := os.Stat(n.Addr); err == nil || strings.HasPrefix(n.Addr, "/") || strings.HasPrefix(n.Addr, ".") {
 		n.Network = "unix"
-	} else if !strings.Contains(n.Addr, ":") {
+	} else if host, port, err := net.SplitHostPort(n.Addr); err != nil || host == "" {
 		return Node{}, false, bad("want host:port, host:port/db or a socket path")
+	} else if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		return Node{}, false, bad("bad port")
 	}
 	return n, false, nil
 }

@@ -294,8 +294,13 @@ func TestParseNode(t *testing.T) {
 			t.Errorf("ParseNode(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
-	if _, _, err := ParseNode("nohostport"); !errors.Is(err, backends.ErrConfig) {
-		t.Errorf("bad node: %v", err)
+	for _, bad := range []string{"nohostport", "bad:node:x", "h:99999", "h:0", ":6379", "h:port", "[::1]:x/2"} {
+		if _, _, err := ParseNode(bad); !errors.Is(err, backends.ErrConfig) || !strings.Contains(err.Error(), bad) {
+			t.Errorf("ParseNode(%q): %v; want a config error naming it", bad, err)
+		}
+	}
+	if n, _, err := ParseNode("[::1]:6379/2"); err != nil || n != (Node{"tcp", "[::1]:6379", 2}) {
+		t.Errorf("IPv6 node: %+v, %v", n, err)
 	}
 	c, err := FromOptions(backends.Options{ClientKey: "pw"})
 	if err != nil || c.Password != "pw" || c.Nodes[0].Addr != DefaultNode {
