@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,6 +146,15 @@ func (c Config) Validate() error {
 		if !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") &&
 			!strings.HasPrefix(e, "unix://") && !strings.HasPrefix(e, "unixs://") {
 			return bad("endpoint %q: scheme must be http, https, unix or unixs", e)
+		}
+		if strings.HasPrefix(e, "http") {
+			u, err := url.Parse(e)
+			if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") {
+				return bad("endpoint %q: want scheme://host:port", e)
+			}
+			if p, err := strconv.Atoi(u.Port()); err != nil || p <= 0 || p > 65535 {
+				return bad("endpoint %q: want scheme://host:port with a port 1–65535", e)
+			}
 		}
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {

@@ -297,6 +297,16 @@ func TestFromOptions(t *testing.T) {
 	if _, err := FromOptions("etcd", backends.Options{Nodes: []string{"ftp://x:1"}}); !errors.Is(err, backends.ErrConfig) {
 		t.Errorf("bad scheme: %v, want ErrConfig", err)
 	}
+	for _, n := range []string{"h", "h:99999", "h:0", "bad:node:x", "::1", "http://h:1/path", "https://"} {
+		if _, err := FromOptions("etcd", backends.Options{Nodes: []string{n}}); !errors.Is(err, backends.ErrConfig) || !strings.Contains(err.Error(), n) {
+			t.Errorf("node %q: %v, want a config error naming it", n, err)
+		}
+	}
+	for _, n := range []string{"h:1", "[::1]:2379", "https://h:2379/", "unix:///run/etcd.sock"} {
+		if _, err := FromOptions("etcd", backends.Options{Nodes: []string{n}}); err != nil {
+			t.Errorf("node %q: %v", n, err)
+		}
+	}
 	c, _ = FromOptions("etcd", backends.Options{Nodes: []string{"x:1"}, Username: "u", Password: "p"})
 	if c.Username != "u" || c.Password != "p" {
 		t.Errorf("credentials: %q %q", c.Username, c.Password)

@@ -71,7 +71,9 @@ func (c Config) withDefaults() Config {
 	nodes := make([]string, 0, len(c.Nodes))
 	for _, n := range c.Nodes {
 		n = strings.TrimPrefix(strings.TrimSpace(n), "zk://")
-		if _, _, err := net.SplitHostPort(n); err != nil && n != "" {
+		// A host without a port gets 2181 (a bare IPv6 address too); anything else with a
+		// colon is left for Validate to refuse.
+		if _, _, err := net.SplitHostPort(n); err != nil && n != "" && (!strings.Contains(n, ":") || net.ParseIP(n) != nil) {
 			n = net.JoinHostPort(n, "2181")
 		}
 		nodes = append(nodes, n)

@@ -161,6 +161,8 @@ func TestConfig(t *testing.T) {
 		{"port added", Config{Nodes: []string{"zk1"}}, ""},
 		{"bad port", Config{Nodes: []string{"zk1:99999"}}, "bad port"},
 		{"no host", Config{Nodes: []string{":2181"}}, "want host:port"},
+		{"too many colons", Config{Nodes: []string{"bad:node:x"}}, `node "bad:node:x": want host:port`},
+		{"bare IPv6", Config{Nodes: []string{"::1"}}, ""},
 		{"user without password", Config{Username: "u"}, "both username and password"},
 		{"colon in user", Config{Username: "a:b", Password: "p"}, "must not contain"},
 	} {
@@ -181,6 +183,9 @@ func TestConfig(t *testing.T) {
 	}
 	if got := (Config{Nodes: []string{"zk1"}}).withDefaults().Nodes[0]; got != "zk1:2181" {
 		t.Errorf("node without port = %q, want zk1:2181", got)
+	}
+	if got := (Config{Nodes: []string{"::1"}}).withDefaults().Nodes[0]; got != "[::1]:2181" {
+		t.Errorf("IPv6 node without port = %q, want [::1]:2181", got)
 	}
 	cfg, err := FromOptions(context.Background(), backends.Options{Username: "u", Password: "secret", RequestTimeout: time.Second})
 	if err != nil || cfg.Username != "u" || cfg.Password != "secret" || cfg.RequestTimeout != time.Second {
