@@ -3,11 +3,15 @@ package consul
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/reconf/reconf/backends"
 	"github.com/reconf/reconf/internal/testservers"
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // A frozen agent (SIGSTOP) fails Get with backends.ErrUnavailable: once the watch's last
@@ -18,7 +22,8 @@ func TestFrozenAgent(t *testing.T) {
 	srv := testservers.Consul(t)
 	st := storeClient(t, srv.Addr)
 	put(t, st, "frozen/k", "v")
-	c, err := New(Config{Address: srv.Addr, Logger: quiet, RequestTimeout: 2 * time.Second,
+	var logs testutil.SyncBuffer
+	c, err := New(Config{Address: srv.Addr, Logger: slog.New(slog.NewTextHandler(&logs, nil)), RequestTimeout: 2 * time.Second,
 		WaitTime: time.Second, BackoffMax: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -44,34 +49,32 @@ func TestFrozenAgent(t *testing.T) {
 	}
 
 	srv.Pause(t)
+	frozenAt := len(logs.String())
 	resumed := false
 	defer func() {
 		if !resumed {
 			srv.Resume(t)
 		}
 	}()
-	start := time.Now()
-	for {
-		_, err = c.Get(context.Background(), []string{"/frozen"})
-		if err != nil {
-			break
+	// MirrorTTL (2s) plus the request timeout (2s), with a wide margin.
+	took := testutil.Until(t, 12*time.Second, 50*time.Millisecond, func() error {
+		if _, err = c.Get(context.Background(), []string{"/frozen"}); err == nil {
+			return errors.New("Get from a frozen agent still answers after 12s")
 		}
-		// MirrorTTL (2s) plus the request timeout (2s), with a wide margin.
-		if time.Since(start) > 12*time.Second {
-			t.Fatal("Get from a frozen agent still answers after 12s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Logf("Get failed %v after the agent froze: %v", time.Since(start).Round(time.Millisecond), err)
+		return nil
+	})
+	t.Logf("Get failed %v after the agent froze: %v", took.Round(time.Millisecond), err)
 	if !errors.Is(err, backends.ErrUnavailable) {
 		t.Errorf("Get from a frozen agent: %v, want backends.ErrUnavailable", err)
 	}
-	// Let the watch's blocking query (1s wait + 2s slack) time out while the agent is frozen;
+	// The watch's blocking query (1s wait + 2s slack) times out while the agent is frozen;
 	// Get keeps failing meanwhile.
 	if _, err := c.Get(context.Background(), []string{"/frozen"}); err == nil {
 		t.Error("a second Get from the frozen agent answered")
 	}
-	time.Sleep(2 * time.Second)
+	testutil.Eventually(t, 15*time.Second, "the watch gives up its blocking query on the frozen agent", func() bool {
+		return strings.Contains(logs.String()[frozenAt:], "consul blocking query failed")
+	})
 	select {
 	case <-changed: // allowed while frozen
 	default:
@@ -85,16 +88,12 @@ func TestFrozenAgent(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("no signal within 20s of the agent answering again")
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testutil.Until(t, 15*time.Second, 20*time.Millisecond, func() error {
 		before := c.reads.Load()
 		kv, err := c.Get(context.Background(), []string{"/frozen"})
 		if err == nil && kv["/frozen/k"] == "v" && c.reads.Load() == before {
-			break // served from the watch again
+			return nil // served from the watch again
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("15s after the agent thawed: Get = %q, %v (served from the watch: %v)", kv, err, c.reads.Load() == before)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("15s after the agent thawed: Get = %q, %v (served from the watch: %v)", kv, err, c.reads.Load() == before)
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // fakeAgent serves /v1/kv/<prefix>?recurse from a map of raw Consul keys, in key order, with
@@ -121,13 +124,12 @@ func TestMirrorEqualsServerRead(t *testing.T) {
 					}
 				}
 				index := agent.set(kv)
-				deadline := time.Now().Add(10 * time.Second)
-				for v := firstView(c); v == nil || v.data == nil || v.index != index; v = firstView(c) {
-					if time.Now().After(deadline) {
-						t.Fatalf("iteration %d: the watch did not take index %d within 10s", iter, index)
+				testutil.Until(t, 10*time.Second, time.Millisecond, func() error {
+					if v := firstView(c); v == nil || v.data == nil || v.index != index {
+						return fmt.Errorf("iteration %d: the watch did not take index %d within 10s", iter, index)
 					}
-					time.Sleep(time.Millisecond)
-				}
+					return nil
+				})
 				for _, q := range queries {
 					want, err := ref.Get(context.Background(), q)
 					if err != nil {

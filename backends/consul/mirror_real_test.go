@@ -14,6 +14,7 @@ import (
 
 	"github.com/reconf/reconf/backends"
 	"github.com/reconf/reconf/internal/testservers"
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // mirrorClient is a client whose watch answers stay servable for a minute, so that a Get
@@ -319,19 +320,14 @@ func TestMirrorOutage(t *testing.T) {
 			srv.Start(t)
 		}
 	}()
-	start := time.Now()
 	var err error
-	for i := 0; ; i++ {
-		_, err = c.Get(context.Background(), []string{"/out"})
-		if err != nil {
-			t.Logf("Get failed %v after the stop (attempt %d): %v", time.Since(start).Round(time.Millisecond), i, err)
-			break
+	took := testutil.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if _, err = c.Get(context.Background(), []string{"/out"}); err == nil {
+			return errors.New("Get still answers 10s after the agent stopped")
 		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("Get still answers 10s after the agent stopped")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	t.Logf("Get failed %v after the stop: %v", took.Round(time.Millisecond), err)
 	if !errors.Is(err, backends.ErrUnavailable) {
 		t.Errorf("Get with the agent stopped: %v, want backends.ErrUnavailable", err)
 	}
@@ -344,17 +340,12 @@ func TestMirrorOutage(t *testing.T) {
 	srv.Start(t)
 	stopped = false
 	waitSignal(t, changed, "the agent came back")
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		kv, err := c.Get(context.Background(), []string{"/out"})
-		if err == nil && len(kv) == 0 {
-			break
+	testutil.Until(t, 15*time.Second, 50*time.Millisecond, func() error {
+		if kv, err := c.Get(context.Background(), []string{"/out"}); err != nil || len(kv) != 0 {
+			return fmt.Errorf("15s after the restart Get = %q, %v; want the restarted agent's empty store", kv, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("15s after the restart Get = %q, %v; want the restarted agent's empty store", kv, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	drain(changed)
 	put(t, st, "out/k", "after")
 	waitSignal(t, changed, "a put after the restart")

@@ -341,20 +341,16 @@ func TestMirrorPaused(t *testing.T) {
 			srv.Resume(t)
 		}
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Until(t, 30*time.Second, 100*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		_, err := b.Get(ctx, []string{p})
-		cancel()
-		if err != nil {
-			t.Logf("Get with the server frozen: %v", err)
-			break
+		if err == nil {
+			return errors.New("Get kept answering 30s after the server froze")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("Get kept answering 30s after the server froze")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		t.Logf("Get with the server frozen: %v", err)
+		return nil
+	})
 	srv.Resume(t)
 	paused = false
 	rev := waitPut(t, cli, p+"/k", "after")

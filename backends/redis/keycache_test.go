@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reconf/reconf/internal/testservers"
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // scanCounter is a go-redis hook counting the SCANs a client sends.
@@ -60,18 +61,14 @@ func TestKeyCache(t *testing.T) {
 	// eventually polls Get(prefix) until it returns want, asserting no SCAN is sent.
 	eventually := func(prefix string, want map[string]string, after string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		testutil.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 			kv, err := b.Get(ctx, []string{prefix})
 			must(t, err)
-			if fmt.Sprint(kv) == fmt.Sprint(want) {
-				break
+			if fmt.Sprint(kv) != fmt.Sprint(want) {
+				return fmt.Errorf("after %s: Get(%s) = %v, want %v", after, prefix, kv, want)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after %s: Get(%s) = %v, want %v", after, prefix, kv, want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 		if n := scans.n.Load(); n != before {
 			t.Fatalf("after %s: Get sent %d SCANs with a live watch, want 0", after, n-before)
 		}
@@ -135,16 +132,12 @@ func TestKeyCacheRefresh(t *testing.T) {
 	must(t, rc.Set(ctx, "/kr/silent", "2", 0).Err())
 	must(t, rc.ConfigSet(ctx, "notify-keyspace-events", "KEA").Err())
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		kv, err := b.Get(ctx, []string{"/kr"})
 		must(t, err)
-		if kv["/kr/silent"] == "2" {
-			break
+		if kv["/kr/silent"] != "2" {
+			return fmt.Errorf("a key created without an event never reached Get: %v", kv)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a key created without an event never reached Get: %v", kv)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }

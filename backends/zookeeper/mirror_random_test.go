@@ -16,6 +16,7 @@ import (
 
 	"github.com/reconf/reconf/backends"
 	"github.com/reconf/reconf/internal/testservers"
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // tree is the test's model of the nodes it wrote: path → data.
@@ -153,17 +154,13 @@ func TestMirrorRandomOps(t *testing.T) {
 		if got := serverKV(t, c, "/r"); !equalKV(got, want) {
 			t.Fatalf("after %d ops the server holds %s, the model %s", after, showKV(got), showKV(want))
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		testutil.Until(t, 30*time.Second, 20*time.Millisecond, func() error {
 			kv, read, err := getCounted(t, c, "/r")
-			if err == nil && !read && equalKV(kv, want) {
-				break
+			if err != nil || read || !equalKV(kv, want) {
+				return fmt.Errorf("after %d ops: Get(/r) (server read %v, %v) = %s\nwant %s", after, read, err, showKV(kv), showKV(want))
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after %d ops: Get(/r) (server read %v, %v) = %s\nwant %s", after, read, err, showKV(kv), showKV(want))
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 		for _, sub := range []string{"/r/a", "/r/ab", "/r/a/b", "/r/ü", "/r/a/ab/*", "/r/b/"} {
 			mustMirror(t, c, fmt.Sprintf("after %d ops", after), model.keys(backends.CleanPrefix(sub)), sub)
 		}

@@ -3,6 +3,7 @@ package zookeeper
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/reconf/reconf/backends"
 	"github.com/reconf/reconf/internal/testservers"
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // getCounted runs Get and reports whether it read the server (rather than a watch's mirror).
@@ -196,20 +198,16 @@ func TestMirrorServerStopped(t *testing.T) {
 	srv.Start(t)
 	stopped = false
 	st.put(t, "/stop/k", "after")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Until(t, 30*time.Second, 100*time.Millisecond, func() error {
 		kv, read, err := getCounted(t, c, "/stop")
 		if err == nil && kv["/stop/k"] == "after" && !read {
-			break // fresh, and from the re-armed mirror
+			return nil // fresh, and from the re-armed mirror
 		}
 		if err == nil && read && kv["/stop/k"] != "after" {
 			t.Fatalf("a server read after the restart = %q: stale", kv)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the mirror did not serve fresh data within 30s of the restart: %q, read %v, %v", kv, read, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("the mirror did not serve fresh data within 30s of the restart: %q, read %v, %v", kv, read, err)
+	})
 }
 
 // serverKV reads prefixes from the server, never from a mirror.
@@ -283,20 +281,16 @@ func TestMirrorSessionExpiry(t *testing.T) {
 	}
 	close(release)
 	released = true
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Until(t, 30*time.Second, 100*time.Millisecond, func() error {
 		kv, read, err := getCounted(t, c, "/exp")
-		if err == nil && !read {
-			if kv["/exp/k"] != "v2" {
-				t.Fatalf("the re-armed mirror serves %q; want v2", kv)
-			}
-			break
+		if err != nil || read {
+			return fmt.Errorf("the mirror did not serve within 30s of re-arming: read %v, %v", read, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the mirror did not serve within 30s of re-arming: read %v, %v", read, err)
+		if kv["/exp/k"] != "v2" {
+			t.Fatalf("the re-armed mirror serves %q; want v2", kv)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	w.quiet(t)
 	st.put(t, "/exp/k", "v3")
 	w.expect(t, "a change after the new session was armed")
@@ -329,42 +323,34 @@ func TestMirrorFrozenServer(t *testing.T) {
 			srv.Resume(t)
 		}
 	}()
-	start := time.Now()
-	for {
+	took := testutil.Until(t, 20*time.Second, 100*time.Millisecond, func() error {
 		kv, err := c.Get(context.Background(), []string{"/fz"})
 		if err != nil {
 			if !errors.Is(err, backends.ErrUnavailable) {
 				t.Errorf("Get from a frozen server: %v, want backends.ErrUnavailable", err)
 			}
-			break
+			return nil
 		}
 		if !equalKV(kv, want) {
 			t.Fatalf("Get while frozen = %s, want %s", showKV(kv), showKV(want))
 		}
-		if time.Since(start) > 20*time.Second {
-			t.Fatal("Get kept answering for 20s with the server frozen")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("Get failed %v after the freeze", time.Since(start).Round(time.Millisecond))
+		return errors.New("Get kept answering for 20s with the server frozen")
+	})
+	t.Logf("Get failed %v after the freeze", took.Round(time.Millisecond))
 	srv.Resume(t)
 	resumed = true
 	st.put(t, "/fz/k", "thawed")
 	want["/fz/k"] = "thawed"
-	deadline := time.Now().Add(40 * time.Second)
-	for {
+	testutil.Until(t, 40*time.Second, 100*time.Millisecond, func() error {
 		kv, read, err := getCounted(t, c, "/fz")
 		if err == nil && !read && equalKV(kv, want) {
-			break
+			return nil
 		}
 		if err == nil && read && kv["/fz/k"] != "thawed" {
 			t.Fatalf("a server read after resuming = %q: stale", kv)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no fresh Get from the mirror within 40s of resuming: %q, read %v, %v", kv, read, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("no fresh Get from the mirror within 40s of resuming: %q, read %v, %v", kv, read, err)
+	})
 }
 
 // A watch on "/" mirrors the whole tree but ZooKeeper's own /zookeeper, which Get still reads

@@ -34,6 +34,27 @@ func TestEventually(t *testing.T) {
 	}
 }
 
+func TestUntil(t *testing.T) {
+	n := 0
+	if d := Until(t, time.Second, time.Millisecond, func() error {
+		if n++; n < 3 {
+			return fmt.Errorf("call %d", n)
+		}
+		return nil
+	}); d <= 0 || n != 3 {
+		t.Fatalf("took %v after %d calls", d, n)
+	}
+	f := &fakeT{}
+	n = 0
+	func() {
+		defer func() { recover() }()
+		Until(f, 30*time.Millisecond, 5*time.Millisecond, func() error { n++; return fmt.Errorf("seen %d", n) })
+	}()
+	if f.failed != fmt.Sprintf("seen %d", n) || n < 2 {
+		t.Fatalf("failure message %q after %d calls, want the last error", f.failed, n)
+	}
+}
+
 func TestSyncBuffer(t *testing.T) {
 	var b SyncBuffer
 	var wg sync.WaitGroup
