@@ -2,6 +2,7 @@ package template
 
 import (
 	"bytes"
+	"maps"
 	"slices"
 
 	"github.com/reconf/reconf/backends"
@@ -214,11 +215,7 @@ func iteratePairs(c []KVPair, one func(ix ridx, elem value) error) (bool, error)
 
 // iterateMap walks a map in sorted key order (fmtsort's order for string keys).
 func iterateMap[E any](m map[string]E, one func(ix ridx, elem value) error, elem func(E) value) (bool, error) {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(m))
 	// the elements as they are now: fmtsort copies them before the loop runs
 	elems := make([]value, len(keys))
 	for i, k := range keys {

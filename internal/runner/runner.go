@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -343,8 +342,6 @@ func watchdogEvery() time.Duration {
 }
 
 func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
-
-func sortStrings(s []string) { sort.Strings(s) }
 
 func syncResource(ctx context.Context, res *resource.Resource, b backends.Backend, o resource.SyncOptions) (resource.Result, error) {
 	return res.Sync(ctx, b, o)

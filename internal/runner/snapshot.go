@@ -74,11 +74,7 @@ func readSnapshot(ctx context.Context, b backends.Backend, list []*resource.Reso
 	if err != nil {
 		return keep(err)
 	}
-	keys := make([]string, 0, len(kv))
-	for k := range kv {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := sortedKeys(kv)
 	values := make([]string, len(keys))
 	for i, k := range keys {
 		values[i] = kv[k]
