@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +27,7 @@ func TestSRV(t *testing.T) {
 	dom := testservers.DNSDomain
 	var recs []testservers.SRV
 	for _, name := range backendNames {
-		port := addrPort(t, stores[name].srv.Addr)
+		port := stores[name].srv.Port()
 		recs = append(recs,
 			// A dead node ranked after the live one: the client takes DNS's order.
 			testservers.SRV{Name: "_" + name + "._tcp." + dom, Target: "localhost", Port: port, Priority: 10, Weight: 1},
@@ -38,7 +36,7 @@ func TestSRV(t *testing.T) {
 		)
 	}
 	recs = append(recs, testservers.SRV{Name: "_etcd-client._tcp.fallback." + dom, Target: "localhost",
-		Port: addrPort(t, stores["etcd"].srv.Addr), Priority: 10, Weight: 1})
+		Port: stores["etcd"].srv.Port(), Priority: 10, Weight: 1})
 	dns := testservers.DNS(t, recs...)
 
 	read := func(t *testing.T, name string, o backends.Options) (map[string]string, error) {
@@ -89,18 +87,4 @@ func TestSRV(t *testing.T) {
 			t.Errorf("_etcd-client._tcp fallback: Get = %v, %v", got, err)
 		}
 	})
-}
-
-// addrPort is the port of a host:port.
-func addrPort(t *testing.T, addr string) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

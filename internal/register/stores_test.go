@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -253,10 +251,8 @@ func TestRegisterSRV(t *testing.T) {
 	for _, sc := range storeCases() {
 		t.Run(sc.backend, func(t *testing.T) {
 			srv := sc.start(t)
-			_, port, _ := net.SplitHostPort(srv.Addr)
-			p, _ := strconv.Atoi(port)
 			dns := testservers.DNS(t, testservers.SRV{Name: "_" + sc.backend + "._tcp." + testservers.DNSDomain,
-				Target: "localhost", Port: p, Priority: 1, Weight: 1})
+				Target: "localhost", Port: srv.Port(), Priority: 1, Weight: 1})
 			b, err := backends.New(sc.backend, backends.Options{Nodes: []string{srv.Addr}})
 			if err != nil {
 				t.Fatal(err)

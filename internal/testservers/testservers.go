@@ -59,6 +59,9 @@ type spec struct {
 	env     []string                                        // extra environment, KEY=value
 }
 
+// Port returns the port of Addr, the one clients dial.
+func (s *Server) Port() int { return s.Ports[s.spec.roles[0]] }
+
 // PID returns the pid of the running process, or 0 when the server is stopped.
 func (s *Server) PID() int {
 	s.mu.Lock()

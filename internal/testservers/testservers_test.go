@@ -37,6 +37,9 @@ func TestServers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.start(t)
 			addr, pid := s.Addr, s.PID()
+			if want := fmt.Sprintf("127.0.0.1:%d", s.Port()); addr != want {
+				t.Fatalf("Addr %s, Port %d", addr, s.Port())
+			}
 			if pid == 0 {
 				t.Fatal("PID is 0 for a running server")
 			}
