@@ -1,0 +1,288 @@
+package ct
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	texttemplate "text/template"
+
+	dep "github.com/hashicorp/consul-template/dependency"
+
+	"github.com/reconf/reconf/backends"
+)
+
+// ErrUnsupported is returned by the consul-template functions this build does not offer.
+var ErrUnsupported = errors.New("not available in reconf")
+
+// unsupported are consul-template's functions that need Vault, Nomad, Consul Connect, CA,
+// peering or partitions, or an external plugin.
+var unsupported = []string{
+	"secret", "secrets", "connect", "caRoots", "caLeaf", "pkiCert", "partitions", "peerings",
+	"exportedServices", "importedServices", "nomadServices", "nomadService", "nomadVarList",
+	"nomadVarListSafe", "nomadVar", "nomadVarExists", "plugin",
+}
+
+// renderState is what the data functions of one render see.
+type renderState struct {
+	ctx     context.Context
+	pass    *Pass
+	sandbox string
+	deps    recorder
+	missing []string
+	fatal   error // the first store error: the render fails with it
+}
+
+func (rs *renderState) fail(err error) {
+	if rs.fatal == nil {
+		rs.fatal = err
+	}
+}
+
+func (rs *renderState) wait(d fmt.Stringer) {
+	s := d.String()
+	if !slices.Contains(rs.missing, s) {
+		rs.missing = append(rs.missing, s)
+	}
+}
+
+// funcs returns the functions that replace consul-template's data functions.
+func (rs *renderState) funcs() texttemplate.FuncMap {
+	fm := texttemplate.FuncMap{
+		"key":          rs.key,
+		"keyExists":    rs.keyExists,
+		"keyOrDefault": rs.keyOrDefault,
+		"ls":           func(s string) ([]*dep.KeyPair, error) { return rs.ls(s, true) },
+		"safeLs":       func(s string) ([]*dep.KeyPair, error) { return rs.ls(s, false) },
+		"tree":         func(s string) ([]*dep.KeyPair, error) { return rs.tree(s, true) },
+		"safeTree":     func(s string) ([]*dep.KeyPair, error) { return rs.tree(s, false) },
+		"file":         rs.file,
+		"service":      rs.service,
+		"services":     rs.services,
+		"node":         rs.node,
+		"nodes":        rs.nodes,
+		"datacenters":  rs.datacenters,
+	}
+	for _, name := range unsupported {
+		fm[name] = func(...any) (string, error) {
+			return "", fmt.Errorf("%s: %w", name, ErrUnsupported)
+		}
+	}
+	return fm
+}
+
+// parseFuncs is every function name a template may call, for a parse that checks syntax.
+func parseFuncs() texttemplate.FuncMap {
+	fm := (&renderState{}).funcs()
+	return fm
+}
+
+// kvGet reads one key: its value and whether it exists.
+func (rs *renderState) kvGet(s string) (string, bool, error) {
+	d, err := dep.NewKVGetQuery(s)
+	if err != nil {
+		return "", false, err
+	}
+	m := match(dep.KVGetQueryRe, s)
+	p := backends.CleanPrefix(m["key"])
+	rs.deps.prefix(p)
+	if rs.pass.store.Consul != nil {
+		data, err := rs.pass.fetch(d)
+		if err != nil {
+			rs.fail(err)
+			return "", false, nil
+		}
+		if data == nil {
+			return "", false, nil
+		}
+		return data.(string), true, nil
+	}
+	if m["dc"] != "" {
+		return "", false, fmt.Errorf("%s: datacenter %q: datacenters exist only on Consul", d, m["dc"])
+	}
+	kv, err := rs.pass.get(rs.ctx, p)
+	if err != nil {
+		rs.fail(fmt.Errorf("%s: %w", d, err))
+		return "", false, nil
+	}
+	v, ok := kv[p]
+	return v, ok, nil
+}
+
+func (rs *renderState) key(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	v, ok, err := rs.kvGet(s)
+	if err != nil || ok {
+		return v, err
+	}
+	d, _ := dep.NewKVGetQuery(s)
+	rs.wait(d) // a missing key blocks the render, as in consul-template
+	return "", nil
+}
+
+func (rs *renderState) keyExists(s string) (bool, error) {
+	if s == "" {
+		return false, nil
+	}
+	_, ok, err := rs.kvGet(s)
+	return ok, err
+}
+
+func (rs *renderState) keyOrDefault(s, def string) (string, error) {
+	if s == "" {
+		return def, nil
+	}
+	v, ok, err := rs.kvGet(s)
+	if err != nil {
+		return "", err
+	}
+	if !ok || v == "" {
+		return def, nil
+	}
+	return v, nil
+}
+
+// kvList lists every key under a prefix as Consul's KV list does: a string prefix, keys in
+// byte order, .Key relative to the prefix without leading slashes.
+func (rs *renderState) kvList(s string) (*dep.KVListQuery, []*dep.KeyPair, error) {
+	d, err := dep.NewKVListQuery(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	prefix := match(dep.KVListQueryRe, s)["prefix"]
+	dc := match(dep.KVListQueryRe, s)["dc"]
+	watch := backends.CleanPrefix(prefix) // a folder: the keys under it
+	if !strings.HasSuffix(prefix, "/") {
+		watch = path.Dir(watch) // a string prefix: its parent holds every match
+	}
+	rs.deps.prefix(watch)
+	if rs.pass.store.Consul != nil {
+		data, err := rs.pass.fetch(d)
+		if err != nil {
+			rs.fail(err)
+			return d, nil, nil
+		}
+		pairs, _ := data.([]*dep.KeyPair)
+		return d, pairs, nil
+	}
+	if dc != "" {
+		return d, nil, fmt.Errorf("%s: datacenter %q: datacenters exist only on Consul", d, dc)
+	}
+	kv, err := rs.pass.get(rs.ctx, watch)
+	if err != nil {
+		rs.fail(fmt.Errorf("%s: %w", d, err))
+		return d, nil, nil
+	}
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		if strings.HasPrefix(k[1:], prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	pairs := make([]*dep.KeyPair, 0, len(keys))
+	for _, k := range keys {
+		p := k[1:]
+		pairs = append(pairs, &dep.KeyPair{
+			Path:  p,
+			Key:   strings.TrimLeft(strings.TrimPrefix(p, prefix), "/"),
+			Value: kv[k],
+		})
+	}
+	return d, pairs, nil
+}
+
+func (rs *renderState) ls(s string, emptyIsSafe bool) ([]*dep.KeyPair, error) {
+	result := []*dep.KeyPair{}
+	if s == "" {
+		return result, nil
+	}
+	d, pairs, err := rs.kvList(s)
+	if err != nil {
+		return result, err
+	}
+	for _, p := range pairs {
+		if p.Key != "" && !strings.Contains(p.Key, "/") {
+			result = append(result, p)
+		}
+	}
+	if len(result) == 0 && !emptyIsSafe && rs.fatal == nil {
+		rs.wait(d)
+	}
+	return result, nil
+}
+
+func (rs *renderState) tree(s string, emptyIsSafe bool) ([]*dep.KeyPair, error) {
+	result := []*dep.KeyPair{}
+	if s == "" {
+		return result, nil
+	}
+	d, pairs, err := rs.kvList(s)
+	if err != nil {
+		return result, err
+	}
+	for _, p := range pairs {
+		parts := strings.Split(p.Key, "/")
+		if parts[len(parts)-1] != "" {
+			result = append(result, p)
+		}
+	}
+	if len(result) == 0 && !emptyIsSafe && rs.fatal == nil {
+		rs.wait(d)
+	}
+	return result, nil
+}
+
+// file returns a file's contents; a missing file blocks the render, as in consul-template.
+func (rs *renderState) file(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	p, err := sandboxed(rs.sandbox, strings.TrimSpace(s))
+	if err != nil {
+		return "", err
+	}
+	d, err := dep.NewFileQuery(p)
+	if err != nil {
+		return "", err
+	}
+	rs.deps.file(p)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		rs.wait(d)
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", d, err)
+	}
+	return string(b), nil
+}
+
+// sandboxed resolves a `file` path, refusing one outside the sandbox folder.
+func sandboxed(sandbox, p string) (string, error) {
+	if sandbox == "" {
+		return filepath.Clean(p), nil
+	}
+	sb, err := filepath.EvalSymlinks(filepath.Clean(sandbox))
+	if err != nil {
+		return "", fmt.Errorf("failed to resolve sandbox path: %w", err)
+	}
+	target, err := filepath.EvalSymlinks(filepath.Clean(p))
+	if err != nil {
+		return "", fmt.Errorf("failed to resolve target path: %w", err)
+	}
+	rel, err := filepath.Rel(sb, target)
+	if err != nil {
+		return "", fmt.Errorf("failed to get relative path: %w", err)
+	}
+	if rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("'%s' is outside of sandbox", p)
+	}
+	return target, nil
+}
