@@ -148,6 +148,26 @@ func (r *Resource) applyData(ctx context.Context, d template.Data, o SyncOptions
 		return fail("", fmt.Errorf("%w: %w", ErrRender, err))
 	}
 
+	return r.write(ctx, content, o, log, res)
+}
+
+// write runs the pipeline on rendered content: compare → stage → check → rename → reload (→
+// roll back), on top of res (the render's part of the result).
+func (r *Resource) write(ctx context.Context, content []byte, o SyncOptions, log *slog.Logger, res Result) (Result, error) {
+	res, _, err := r.writeUndo(ctx, content, o, log, res)
+	return res, err
+}
+
+// writeUndo is write that also returns how to put back what it replaced (nil when nothing was
+// written).
+func (r *Resource) writeUndo(ctx context.Context, content []byte, o SyncOptions, log *slog.Logger, res Result) (Result, func() error, error) {
+	var undo func() error
+	fail := func(step string, err error) (Result, func() error, error) {
+		if step == "" {
+			return res, undo, fmt.Errorf("resource %s: %w", r.Name, err)
+		}
+		return res, undo, fmt.Errorf("resource %s: %s: %w", r.Name, step, err)
+	}
 	unlock := lockDest(r.Dest)
 	defer unlock()
 	if err := ctx.Err(); err != nil {
@@ -161,7 +181,7 @@ func (r *Resource) applyData(ctx context.Context, d template.Data, o SyncOptions
 	want := r.desired(cur)
 	if cur.exists && bytes.Equal(cur.data, content) && cur.fileState == want {
 		log.Debug("target config in sync")
-		return res, nil
+		return res, undo, nil
 	}
 	res.Changed = true
 
@@ -175,7 +195,7 @@ func (r *Resource) applyData(ctx context.Context, d template.Data, o SyncOptions
 			return fail("noop diff", err)
 		}
 		log.Warn("noop: target config out of sync; not modified")
-		return res, nil
+		return res, undo, nil
 	}
 	log.Info("target config out of sync")
 
@@ -204,6 +224,7 @@ func (r *Resource) applyData(ctx context.Context, d template.Data, o SyncOptions
 		return fail("write dest", err)
 	}
 	res.Written, res.InPlace = true, inPlace
+	undo = func() error { return r.restore(cur, inPlace) }
 	if o.KeepStageFile && !inPlace {
 		// The rename consumed the stage file; give its name back as a link to what was written.
 		if err := os.Link(r.Dest, stage); err != nil {
@@ -219,13 +240,14 @@ func (r *Resource) applyData(ctx context.Context, d template.Data, o SyncOptions
 				return fail("", errors.Join(rerr, fmt.Errorf("%w: %w", ErrRollback, err)))
 			}
 			res.RolledBack = true
+			undo = nil
 			log.Warn("reload failed; previous file put back")
 			return fail("", rerr)
 		}
 		res.Reloaded = true
 	}
 	log.Info("target config updated")
-	return res, nil
+	return res, undo, nil
 }
 
 // runStep expands and runs check_cmd or reload_cmd; src is what {{.src}} names.

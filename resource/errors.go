@@ -14,6 +14,10 @@ var (
 	ErrReload = errors.New("reload_cmd failed")
 	// ErrTimeout: a command ran past its timeout and its process group was killed.
 	ErrTimeout = errors.New("command timed out")
+	// ErrWaiting: a Dynamic resource's render waits for data that does not exist yet (a
+	// missing key in consul-template's dialect); nothing was written. Not a failure to retry:
+	// the watch on what it waits for wakes it.
+	ErrWaiting = errors.New("waiting for data")
 	// ErrRollback: putting the previous file back after a failed reload failed too.
 	ErrRollback = errors.New("rollback failed")
 )

@@ -34,6 +34,8 @@ type Resource struct {
 	CheckTimeout  time.Duration
 	ReloadTimeout time.Duration
 	Tmpl          *template.Template
+	// Dynamic, when set, renders the resource instead of Tmpl (see Dynamic).
+	Dynamic Dynamic
 
 	// Owner and Group are the names as written (already resolved into UID and GID unless
 	// uid or gid was also set, which wins).
@@ -118,6 +120,9 @@ func Load(d Defaults) ([]*Resource, error) { return load(d) }
 // Prefixes returns the backend prefixes the resource reads: path.Join(Prefix, key) per key,
 // cleaned with backends.CleanPrefix, sorted, and without those covered by another one.
 func (r *Resource) Prefixes() []string {
+	if r.Dynamic != nil {
+		return r.Dynamic.Prefixes()
+	}
 	if len(r.Keys) == 0 {
 		return nil
 	}
@@ -153,6 +158,9 @@ type Result struct {
 // Sync reads the resource's prefixes from b and then Apply's the snapshot. A backend error is
 // returned (wrapped, naming the resource) and nothing is touched: stale beats partial.
 func (r *Resource) Sync(ctx context.Context, b backends.Backend, o SyncOptions) (Result, error) {
+	if r.Dynamic != nil {
+		return r.Dynamic.Sync(ctx, b, o)
+	}
 	kv := map[string]string{}
 	if ps := r.Prefixes(); len(ps) > 0 {
 		if sg, ok := b.(sortedGetter); ok {

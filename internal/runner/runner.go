@@ -54,6 +54,11 @@ type Config struct {
 	Notifier Notifier
 	// Services answers `service` in templates; may be nil.
 	Services template.Services
+	// OnSync, if set, is called after every sync of a resource in watch and interval modes,
+	// with its error (nil on success; wrapping resource.ErrWaiting while a Dynamic resource
+	// waits for data). The consul-template front end uses it to stop after -once and on a
+	// fatal template error.
+	OnSync func(res *resource.Resource, err error)
 	// MinInterval is the least time between two change-triggered syncs of one resource, so
 	// that a burst of changes without a `wait` costs a few reloads, not one per change. A
 	// change after a quiet spell still syncs at once. 0 means DefaultMinInterval; negative
@@ -103,6 +108,7 @@ type Runner struct {
 	reloadReq  chan chan error
 	stopped    chan struct{} // closed when Run returns
 	watchCalls atomic.Int64
+	runCtx     context.Context // Run's context, which watches started later (replan) live in
 }
 
 func minInterval(d time.Duration) time.Duration {
@@ -193,6 +199,9 @@ func (r *Runner) run(ctx context.Context, hup <-chan os.Signal) error {
 	}
 	defer close(r.stopped)
 	defer r.running.Store(false)
+	r.mu.Lock()
+	r.runCtx = ctx
+	r.mu.Unlock()
 	if r.cfg.MetricsAddr != "" {
 		stop, err := r.serve(r.cfg.MetricsAddr)
 		if err != nil {

@@ -183,7 +183,7 @@ func (r *Runner) rewatchServices(ctx context.Context) {
 
 // usesServices reports whether res's template calls `service` or `services`.
 func usesServices(res *resource.Resource) bool {
-	return res.Tmpl != nil && res.Tmpl.UsesServices()
+	return res.UsesServices()
 }
 
 // setResources makes list the running set: workers of resources that disappeared are stopped,

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -15,12 +16,13 @@ import (
 // worker owns one resource in watch and interval modes: it waits for a signal, debounces,
 // syncs, and retries failures with backoff.
 type worker struct {
-	name   string
-	res    atomic.Pointer[resource.Resource] // swapped on SIGHUP
-	dirty  chan struct{}                     // a watched prefix changed: debounced
-	kick   chan struct{}                     // start, interval, reload: at once
-	cancel context.CancelFunc
-	done   chan struct{}
+	name    string
+	planned string                            // a Dynamic resource's dependencies when the watches were last planned
+	res     atomic.Pointer[resource.Resource] // swapped on SIGHUP
+	dirty   chan struct{}                     // a watched prefix changed: debounced
+	kick    chan struct{}                     // start, interval, reload: at once
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 func newWorker(res *resource.Resource) *worker {
@@ -75,8 +77,15 @@ func (r *Runner) loop(ctx context.Context, w *worker) {
 			return
 		}
 		last = time.Now()
-		_, err := r.syncOne(ctx, w.res.Load())
+		res := w.res.Load()
+		_, err := r.syncOne(ctx, res)
 		r.release()
+		if res.Dynamic != nil {
+			r.replan(w, res)
+		}
+		if r.cfg.OnSync != nil && ctx.Err() == nil {
+			r.cfg.OnSync(res, err)
+		}
 		if err == nil {
 			failures = 0
 			continue
@@ -84,12 +93,34 @@ func (r *Runner) loop(ctx context.Context, w *worker) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, resource.ErrWaiting) {
+			failures = 0 // not a failure: the watch on what it waits for wakes it
+			r.log.Info("waiting for data", "resource", w.name, "err", err)
+			continue
+		}
 		d := backends.Backoff(failures, r.retryBase, r.retryMax)
 		failures++
 		r.log.Error("sync failed; will retry", "resource", w.name, "attempt", failures, "retry_in", d.Round(time.Millisecond), "err", err)
 		retry = time.NewTimer(d)
 		retryC = retry.C
 	}
+}
+
+// replan re-plans the watches when a Dynamic resource's last render read other data than the
+// watches were planned for (watch mode only).
+func (r *Runner) replan(w *worker, res *resource.Resource) {
+	if !r.cfg.Watch {
+		return
+	}
+	now := fmt.Sprint(res.Prefixes(), res.UsesServices())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now == w.planned || r.runCtx == nil || r.runCtx.Err() != nil || r.workers[w.name] != w {
+		return
+	}
+	w.planned = now
+	r.rewatch(r.runCtx)
+	r.rewatchServices(r.runCtx)
 }
 
 func (r *Runner) acquire(ctx context.Context) bool {

@@ -16,6 +16,10 @@ import (
 // output to write. The caller watches Result.Deps and renders again when they change.
 var ErrWaiting = errors.New("waiting for data")
 
+// ErrStore wraps an error reading a store during a render: the render is abandoned (stale
+// beats partial) and may be retried; it is not an error in the template.
+var ErrStore = errors.New("store read failed")
+
 // Config says what one consul-template template is: its `template {}` block.
 type Config struct {
 	Source      string // the template file; "" when Contents is given
@@ -107,7 +111,7 @@ func (t *Template) Render(ctx context.Context, p *Pass) (Result, error) {
 	out, err := nt.Execute(&cttemplate.ExecuteInput{Brain: cttemplate.NewBrain(), Env: p.store.Env})
 	res := Result{Deps: rs.deps.done(), Missing: slices.Clone(rs.missing)}
 	if rs.fatal != nil { // a store error: stale beats partial
-		return res, fmt.Errorf("%s: %w", t.Name(), rs.fatal)
+		return res, fmt.Errorf("%s: %w: %w", t.Name(), ErrStore, rs.fatal)
 	}
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", t.Name(), err)
