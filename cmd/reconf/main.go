@@ -16,6 +16,7 @@ import (
 	"github.com/reconf/reconf/backends"
 	_ "github.com/reconf/reconf/backends/all" // every backend registers itself
 	"github.com/reconf/reconf/discovery"
+	"github.com/reconf/reconf/internal/ctcli"
 	"github.com/reconf/reconf/internal/runner"
 	"github.com/reconf/reconf/internal/sdnotify"
 	"github.com/reconf/reconf/resource"
@@ -29,6 +30,9 @@ const (
 )
 
 func main() {
+	if ctcli.IsConsulTemplate(os.Args[0], os.Args[1:]) {
+		os.Exit(runConsulTemplate(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	if code, ok := subcommand(os.Args[1:], os.Stdout, os.Stderr); ok {
 		os.Exit(code)
 	}

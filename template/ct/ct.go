@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	texttemplate "text/template"
+	"text/template/parse"
 
 	cttemplate "github.com/hashicorp/consul-template/template"
 )
@@ -57,10 +57,11 @@ func New(cfg Config) (*Template, error) {
 		}
 		t.contents = string(b)
 	}
-	// A trial parse with every function name known, as consul-template's own parse at render
-	// time would see them.
-	p := texttemplate.New(t.Name()).Delims(cfg.LeftDelim, cfg.RightDelim).Funcs(parseFuncs())
-	if _, err := p.Parse(t.contents); err != nil {
+	// A trial parse for syntax (function names are checked when it renders, as
+	// consul-template checks them).
+	tr := parse.New(t.Name())
+	tr.Mode = parse.SkipFuncCheck | parse.ParseComments
+	if _, err := tr.Parse(t.contents, cfg.LeftDelim, cfg.RightDelim, map[string]*parse.Tree{}); err != nil {
 		return nil, fmt.Errorf("%s: parse: %w", t.Name(), err)
 	}
 	return t, nil

@@ -75,12 +75,6 @@ func (rs *renderState) funcs() texttemplate.FuncMap {
 	return fm
 }
 
-// parseFuncs is every function name a template may call, for a parse that checks syntax.
-func parseFuncs() texttemplate.FuncMap {
-	fm := (&renderState{}).funcs()
-	return fm
-}
-
 // kvGet reads one key: its value and whether it exists.
 func (rs *renderState) kvGet(s string) (string, bool, error) {
 	d, err := dep.NewKVGetQuery(s)
