@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	ctconfig "github.com/hashicorp/consul-template/config"
 	dep "github.com/hashicorp/consul-template/dependency"
@@ -178,11 +179,47 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
+	go ctWatchFiles(ctx, func() []string { return set.Files() }, func() { r.Kick(ctResourceName) })
 	if err := r.Run(ctx); err != nil && ctx.Err() == nil {
 		log.Error("run failed", "err", err)
 		return ctcli.ExitCodeRunnerError
 	}
 	return code
+}
+
+// ctFilePoll is how often the files templates read with `file` are checked for changes
+// (consul-template polls them too).
+const ctFilePoll = time.Second
+
+// ctWatchFiles kicks the templates when a file they read changes (size, mode, mtime) or
+// appears or disappears, until ctx ends.
+func ctWatchFiles(ctx context.Context, files func() []string, kick func()) {
+	seen := map[string]string{}
+	t := time.NewTicker(ctFilePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		changed := false
+		now := map[string]string{}
+		for _, f := range files() {
+			st := "missing"
+			if fi, err := os.Stat(f); err == nil {
+				st = fmt.Sprint(fi.Size(), fi.Mode(), fi.ModTime().UnixNano())
+			}
+			now[f] = st
+			if old, ok := seen[f]; ok && old != st {
+				changed = true
+			}
+		}
+		seen = now
+		if changed {
+			kick()
+		}
+	}
 }
 
 // ctSet builds the consul-template templates of s as one resource set.

@@ -280,6 +280,17 @@ func (r *Runner) shutdown() {
 	r.log.Info("stopped")
 }
 
+// Kick makes the resource named name sync again as if its data had changed (debounced like a
+// change): for dependencies no backend watches, such as the files a consul-template template
+// reads with `file`.
+func (r *Runner) Kick(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if w, ok := r.workers[name]; ok {
+		backends.Notify(w.dirty)
+	}
+}
+
 // Reload makes the running runner reload its resource set, as SIGHUP does, and returns the
 // reload's error (the old set then keeps running).
 func (r *Runner) Reload(ctx context.Context) error {
