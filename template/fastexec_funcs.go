@@ -362,7 +362,7 @@ func boundFast() map[string]*ffunc {
 			return ov(lookupSRV(st.rs.ctx, a[0].s, a[1].s, a[2].s)), nil
 		}, pString, pString, pString),
 		"service":  fixed(func(st S, a A) (value, error) { return ovErr(st.rs.service(a[0].s)) }, pString),
-		"services": fixed(func(st S, _ A) (value, error) { return ovErr(st.rs.serviceNames()) }),
+		"services": fixed(func(st S, _ A) (value, error) { return ovErr(st.rs.serviceList()) }),
 		"include":  variadic(func(st S, a A) (value, error) { return st.include(a) }, pAny, pString),
 	}
 }

@@ -180,6 +180,13 @@ func (st *fstate) iterate(v value, one func(ix ridx, elem value) error) (bool, e
 			}
 		}
 		return len(c) > 0, nil
+	case []ServiceSnippet:
+		for i := range c {
+			if err := one(ridx{i: i}, value{k: kOther, x: c[i]}); err != nil {
+				return true, err
+			}
+		}
+		return len(c) > 0, nil
 	case map[string]any:
 		return iterateMap(c, one, ifaceOf)
 	case map[string]string:

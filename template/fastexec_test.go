@@ -261,6 +261,8 @@ func TestFastExecEdges(t *testing.T) {
 		{`{{$}}{{$ := 3}}{{$}}`, true},
 		{`{{range $k, $v := services}}{{$k}}{{$v}}{{end}}{{range service "web"}}{{.ID}}{{.Port}}{{.Tags}}{{.Meta}}{{.Node}}{{index .Meta "w"}}{{end}}`, true},
 		{`{{range service "web"}}{{.Nope}}{{end}}`, false},
+		{`{{range services}}{{.Name}}:{{.Tags}}{{range service .Name}}{{.Address}}{{else}}none{{end}} {{end}}{{services}} {{len services}}`, true},
+		{`{{range services}}{{.Nope}}{{end}}`, false},
 		{`{{join (split (getv "/app/x") "") "+"}} {{replace "aaa" "a" "b" 2}} {{atoi "12" | add 1}}`, true},
 		{`{{div 1 0}}`, false},
 		{`{{seq 1 3}} {{range seq 3 1}}x{{else}}none{{end}}`, true},

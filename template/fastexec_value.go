@@ -69,6 +69,13 @@ func (st *fstate) field(recv value, name string) (value, error) {
 		case "Node":
 			return value{k: kString, s: r.Node}, nil
 		}
+	case ServiceSnippet:
+		switch name {
+		case "Name":
+			return value{k: kString, s: r.Name}, nil
+		case "Tags":
+			return value{k: kOther, x: r.Tags}, nil
+		}
 	}
 	return value{}, errFast
 }

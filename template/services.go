@@ -50,7 +50,30 @@ func (st *renderState) service(s string) ([]backends.Service, error) {
 	return slices.Clone(out), nil
 }
 
-// serviceNames returns every service name with its tags (sorted).
+// ServiceSnippet is one element of `services`: a service name and the sorted union of its
+// instances' tags (consul-template's CatalogSnippet shape, so that `{{range services}}{{.Name}}
+// {{.Tags}}{{end}}` works in both dialects).
+type ServiceSnippet struct {
+	Name string
+	Tags []string
+}
+
+// serviceList is `services`: every service with at least one instance, sorted by name, each
+// with its tags sorted and without duplicates (never nil).
+func (st *renderState) serviceList() ([]ServiceSnippet, error) {
+	names, err := st.serviceNames()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ServiceSnippet, 0, len(names))
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		out = append(out, ServiceSnippet{Name: name, Tags: names[name]})
+	}
+	return out, nil
+}
+
+// serviceNames returns every service name with its tags (sorted, without duplicates, never
+// nil), copies of the render's memo: a template may change a list in place (reverse).
 func (st *renderState) serviceNames() (map[string][]string, error) {
 	if st.services == nil {
 		return nil, fmt.Errorf("services: %w", backends.ErrNoDiscovery)
@@ -62,14 +85,14 @@ func (st *renderState) serviceNames() (map[string][]string, error) {
 		}
 		st.namesMem = make(map[string][]string, len(got))
 		for k, tags := range got {
-			tags = slices.Clone(tags)
+			tags = append([]string{}, tags...)
 			slices.Sort(tags)
 			st.namesMem[k] = slices.Compact(tags)
 		}
 	}
-	out := maps.Clone(st.namesMem)
-	for k, v := range out {
-		out[k] = slices.Clone(v)
+	out := make(map[string][]string, len(st.namesMem))
+	for k, v := range st.namesMem {
+		out[k] = append([]string{}, v...)
 	}
 	return out, nil
 }

@@ -191,7 +191,7 @@ func boundFuncs(inst *instance) texttemplate.FuncMap {
 		"lookupIPV6": func(host string) []string { return lookupIPFamily(ctx(), host, ":") },
 		"lookupSRV":  func(svc, proto, name string) []*net.SRV { return lookupSRV(ctx(), svc, proto, name) },
 		"service":    func(name string) ([]backends.Service, error) { return inst.st.service(name) },
-		"services":   func() (map[string][]string, error) { return inst.st.serviceNames() },
+		"services":   func() ([]ServiceSnippet, error) { return inst.st.serviceList() },
 		"include":    inst.include,
 	}
 }
