@@ -105,6 +105,8 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 		cancel()
 	}
 	errFatal := ctconfig.BoolVal(s.Config.TemplateErrFatal)
+	exec := newCTExec(s.Config, stdout, stderr, log, finish)
+	defer exec.stop()
 	res := set.Resource(ctResourceName)
 	res.Wait = ctWait(s.Config.Wait)
 	cfg := runner.Config{
@@ -120,6 +122,11 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 				return
 			}
 			switch {
+			case err == nil && exec != nil:
+				if err := exec.rendered(set.LastWritten()); err != nil {
+					log.Error("exec", "err", err)
+					finish(ctcli.ExitCodeRunnerError)
+				}
 			case err == nil && s.Config.Once:
 				finish(ctcli.ExitCodeOK)
 			case errors.Is(err, ctres.ErrCommand), errors.Is(err, ctres.ErrTemplate) && errFatal:

@@ -57,6 +57,7 @@ type Set struct {
 	mu       sync.Mutex
 	deps     ct.Deps
 	rendered []bool
+	written  bool // the last pass wrote a file
 }
 
 var _ resource.Dynamic = (*Set)(nil)
@@ -78,6 +79,13 @@ func (s *Set) UsesServices() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.deps.Services
+}
+
+// LastWritten reports whether the last pass wrote a file.
+func (s *Set) LastWritten() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.written
 }
 
 // Files are the files the last pass read with `file`.
@@ -112,6 +120,7 @@ func (s *Set) Sync(ctx context.Context, b backends.Backend, o resource.SyncOptio
 	finish := func(err error) (resource.Result, error) {
 		s.mu.Lock()
 		s.deps = deps
+		s.written = total.Written
 		s.mu.Unlock()
 		return total, err
 	}
