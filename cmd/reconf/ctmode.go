@@ -13,6 +13,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -109,8 +110,14 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 	defer exec.stop()
 	res := set.Resource(ctResourceName)
 	res.Wait = ctWait(s.Config.Wait)
+	list, err := ctConfD(s, log)
+	if err != nil {
+		log.Error("loading template resources", "confdir", s.ConfDir, "err", err)
+		return ctcli.ExitCodeConfigError
+	}
+	once := &onceTracker{want: 1 + len(list), seen: map[string]bool{}}
 	cfg := runner.Config{
-		Resources:   []*resource.Resource{res},
+		Resources:   append([]*resource.Resource{res}, list...),
 		Backend:     b,
 		Watch:       true,
 		Noop:        s.Noop,
@@ -119,6 +126,9 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 		Services:    store.Services,
 		OnSync: func(r *resource.Resource, err error) {
 			if r.Name != ctResourceName {
+				if err == nil && s.Config.Once && once.synced(r.Name) {
+					finish(ctcli.ExitCodeOK)
+				}
 				return
 			}
 			switch {
@@ -128,7 +138,9 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 					finish(ctcli.ExitCodeRunnerError)
 				}
 			case err == nil && s.Config.Once:
-				finish(ctcli.ExitCodeOK)
+				if once.synced(r.Name) {
+					finish(ctcli.ExitCodeOK)
+				}
 			case errors.Is(err, ctres.ErrCommand), errors.Is(err, ctres.ErrTemplate) && errFatal:
 				log.Error("stopping", "err", err)
 				finish(ctcli.ExitCodeRunnerError)
@@ -145,7 +157,11 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 			}
 			r2 := set2.Resource(ctResourceName)
 			r2.Wait = ctWait(s2.Config.Wait)
-			return []*resource.Resource{r2}, nil
+			list2, err := ctConfD(s2, log)
+			if err != nil {
+				return nil, err
+			}
+			return append([]*resource.Resource{r2}, list2...), nil
 		},
 	}
 	if n := sdnotify.New(log); n.Enabled() {
@@ -279,6 +295,31 @@ func ctSet(s *ctcli.Settings, store ct.Store, stdout, stderr io.Writer, log *slo
 		})
 	}
 	return set, nil
+}
+
+// onceTracker counts the resources that synced successfully, for -once with -confdir: reconf
+// exits once every one has.
+type onceTracker struct {
+	mu   sync.Mutex
+	want int
+	seen map[string]bool
+}
+
+// synced records name and reports whether every resource has now synced.
+func (o *onceTracker) synced(name string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seen[name] = true
+	return len(o.seen) >= o.want
+}
+
+// ctConfD loads confd-style conf.d resources from -confdir, to run beside the
+// consul-template templates in one process ("" loads none).
+func ctConfD(s *ctcli.Settings, log *slog.Logger) ([]*resource.Resource, error) {
+	if s.ConfDir == "" {
+		return nil, nil
+	}
+	return resource.Load(resource.Defaults{ConfDir: s.ConfDir, Log: log})
 }
 
 // ctOwner resolves a template's user/uid and group/gid (-1: unset).
