@@ -33,7 +33,8 @@ import (
 //     address, and the node's TaggedAddresses are Consul's defaults for it (lan and wan, plus
 //     lan_ipv4/wan_ipv4 or lan_ipv6/wan_ipv6 when it is an IP). NodeID and Datacenter are
 //     empty, Meta maps are empty (not nil).
-//   - Instances are sorted by node then ID, tags sorted and deduplicated; `near` ("web~node1")
+//   - Instances are sorted by node then ID, tags sorted (as consul-template sorts an instance's tags; `services` also deduplicates
+//     each service's union of tags, as Consul's catalog does); `near` ("web~node1")
 //     is accepted and ignored (there are no network coordinates), so the order stays by node.
 //   - `services` lists every service with at least one instance, each with the sorted union
 //     of its tags, sorted by name. Unlike Consul's catalog, there is no "consul" service.
@@ -127,6 +128,14 @@ func sortedTags(tags []string) dep.ServiceTags {
 	return dep.ServiceTags(slices.Compact(out))
 }
 
+// instanceTags returns an instance's tags sorted, duplicates kept, never nil: what
+// consul-template does with the tags of a health or catalog entry.
+func instanceTags(tags []string) dep.ServiceTags {
+	out := append(make([]string, 0, len(tags)), tags...)
+	slices.Sort(out)
+	return dep.ServiceTags(out)
+}
+
 // taggedAddresses are the tagged addresses a Consul agent gives its node by default.
 func taggedAddresses(addr string) map[string]string {
 	m := map[string]string{"lan": addr, "wan": addr}
@@ -182,7 +191,7 @@ func (rs *renderState) conventionService(s string) ([]*dep.HealthService, error)
 			Address:             in.Address,
 			ID:                  in.ID,
 			Name:                in.Name,
-			Tags:                sortedTags(in.Tags),
+			Tags:                instanceTags(in.Tags),
 			Checks:              api.HealthChecks{},
 			Status:              api.HealthPassing,
 			Port:                in.Port,
@@ -280,7 +289,7 @@ func (rs *renderState) conventionNode(s string) (*dep.CatalogNode, error) {
 		services = append(services, &dep.CatalogNodeService{
 			ID:      in.ID,
 			Service: in.Name,
-			Tags:    sortedTags(in.Tags),
+			Tags:    instanceTags(in.Tags),
 			Meta:    cloneMeta(in.Meta),
 			Port:    in.Port,
 			Address: in.Address,

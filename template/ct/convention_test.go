@@ -101,7 +101,7 @@ func TestConventionService(t *testing.T) {
 {{end}}`)
 	// Sorted by node then ID (web-3 has no node: its address is its node); tags sorted, deduped.
 	want := `10.0.0.7 10.0.0.7 web-3 web 10.0.0.7:9090 [v2] passing 0 passing 1/1 []  0 10.0.0.7 10.0.0.7
-host-a 10.0.0.6 web-2 web 10.0.0.6:8080 [blue v2] passing 0 passing 1/1 []  0 10.0.0.6 10.0.0.6
+host-a 10.0.0.6 web-2 web 10.0.0.6:8080 [blue v2 v2] passing 0 passing 1/1 []  0 10.0.0.6 10.0.0.6
 host-b 10.0.0.5 web-1 web 10.0.0.5:8080 [v1] passing 0 passing 1/1 [] a 0 10.0.0.5 10.0.0.5
 `
 	if got != want {
@@ -167,7 +167,7 @@ host-b 10.0.0.5 [] [] 10.0.0.5
 	}
 
 	got = mustRender(t, st, `{{with node "host-a"}}{{.Node.Node}} {{.Node.Address}}:{{range .Services}} {{.Service}}/{{.ID}} {{.Address}}:{{.Port}} {{.Tags}}{{end}}{{end}}`)
-	if want := "host-a 10.0.0.6: db/db-1 10.0.0.9:5432 [] web/web-2 10.0.0.6:8080 [blue v2]"; got != want {
+	if want := "host-a 10.0.0.6: db/db-1 10.0.0.9:5432 [] web/web-2 10.0.0.6:8080 [blue v2 v2]"; got != want {
 		t.Errorf("node host-a: got %q, want %q", got, want)
 	}
 	// An unknown node: consul-template's empty CatalogNode.
