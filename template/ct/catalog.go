@@ -28,7 +28,31 @@ func (rs *renderState) service(s ...string) ([]*dep.HealthService, error) {
 		rs.fail(err)
 		return result, nil
 	}
+	m := match(dep.HealthServiceQueryRe, strings.Join(s, "|"))
+	rs.watchHint("health.service("+m["tag"]+"."+m["name"]+"@"+m["dc"]+")", func() error {
+		_, err := rs.pass.store.Services.Service(rs.ctx, m["name"], m["tag"], m["dc"])
+		return err
+	})
 	return data.([]*dep.HealthService), nil
+}
+
+// watchHint tells the services watch (package discovery) what a template read on Consul
+// through consul-template's own queries, once per pass, so that a change to it re-renders:
+// discovery watches the services the templates asked it for. Its answer is not used.
+func (rs *renderState) watchHint(what string, ask func() error) {
+	if rs.pass.store.Services == nil {
+		return
+	}
+	conventionAnswer(rs, "hint."+what, func() (struct{}, error) { return struct{}{}, ask() })
+}
+
+// watchCatalogHint is watchHint for the catalog functions (services, nodes, node,
+// datacenters): discovery polls the list of services.
+func (rs *renderState) watchCatalogHint() {
+	rs.watchHint("catalog", func() error {
+		_, err := rs.pass.store.Services.ServiceNames(rs.ctx)
+		return err
+	})
 }
 
 func (rs *renderState) services(s ...string) ([]*dep.CatalogSnippet, error) {
@@ -45,6 +69,7 @@ func (rs *renderState) services(s ...string) ([]*dep.CatalogSnippet, error) {
 		rs.fail(err)
 		return []*dep.CatalogSnippet{}, nil
 	}
+	rs.watchCatalogHint()
 	return data.([]*dep.CatalogSnippet), nil
 }
 
@@ -62,6 +87,7 @@ func (rs *renderState) node(s ...string) (any, error) {
 		rs.fail(err)
 		return nil, nil
 	}
+	rs.watchCatalogHint()
 	return data.(*dep.CatalogNode), nil
 }
 
@@ -79,6 +105,7 @@ func (rs *renderState) nodes(s ...string) ([]*dep.Node, error) {
 		rs.fail(err)
 		return []*dep.Node{}, nil
 	}
+	rs.watchCatalogHint()
 	return data.([]*dep.Node), nil
 }
 
@@ -106,5 +133,6 @@ func (rs *renderState) datacenters(i ...bool) ([]string, error) {
 		rs.fail(err)
 		return result, nil
 	}
+	rs.watchCatalogHint()
 	return data.([]string), nil
 }
