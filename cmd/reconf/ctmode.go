@@ -105,7 +105,6 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 		code = c
 		cancel()
 	}
-	errFatal := ctconfig.BoolVal(s.Config.TemplateErrFatal)
 	exec := newCTExec(s.Config, stdout, stderr, log, finish)
 	defer exec.stop()
 	res := set.Resource(ctResourceName)
@@ -141,7 +140,7 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 				if once.synced(r.Name) {
 					finish(ctcli.ExitCodeOK)
 				}
-			case errors.Is(err, ctres.ErrCommand), errors.Is(err, ctres.ErrTemplate) && errFatal:
+			case errors.Is(err, ctres.ErrCommand), errors.Is(err, ctres.ErrTemplate):
 				log.Error("stopping", "err", err)
 				finish(ctcli.ExitCodeRunnerError)
 			}
@@ -291,7 +290,7 @@ func ctSet(s *ctcli.Settings, store ct.Store, stdout, stderr io.Writer, log *slo
 		set.Templates = append(set.Templates, &ctres.Template{
 			T: t, Res: res, Command: cmd, CommandTimeout: timeout,
 			Backup: ctconfig.BoolVal(c.Backup), CreateDestDirs: ctconfig.BoolVal(c.CreateDestDirs),
-			Display: c.Display(),
+			Display: c.Display(), ErrFatal: c.ErrFatal == nil || *c.ErrFatal,
 		})
 	}
 	return set, nil

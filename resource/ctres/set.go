@@ -40,6 +40,10 @@ type Template struct {
 	CreateDestDirs bool
 	// Display names the template in logs and errors ("src" => "dest").
 	Display string
+	// ErrFatal: an error in this template stops the pass and fails it with ErrTemplate
+	// (consul-template's error_fatal, template_error_fatal by default); else it is logged and
+	// the other templates go on.
+	ErrFatal bool
 }
 
 // Set is every template of one consul-template configuration, as one resource.Dynamic.
@@ -114,6 +118,7 @@ func (s *Set) Sync(ctx context.Context, b backends.Backend, o resource.SyncOptio
 		total    resource.Result
 		deps     ct.Deps
 		waiting  []string
+		soft     []error // errors of templates whose errors are not fatal
 		commands []*Template
 		undo     = map[*Template][]func() error{} // by the template whose command runs
 	)
@@ -142,8 +147,12 @@ func (s *Set) Sync(ctx context.Context, b backends.Backend, o resource.SyncOptio
 			continue
 		case errors.Is(err, ct.ErrStore):
 			return finish(fmt.Errorf("%s: %w", t.Display, err))
-		case err != nil:
+		case err != nil && t.ErrFatal:
 			return finish(fmt.Errorf("%w: %s: %w", ErrTemplate, t.Display, err))
+		case err != nil:
+			log.Error("template failed; going on with the others", "template", t.Display, "err", err)
+			soft = append(soft, fmt.Errorf("%s: %w", t.Display, err))
+			continue
 		}
 		changed, u, err := s.write(ctx, t, out.Output, o)
 		if err != nil {
@@ -193,6 +202,9 @@ func (s *Set) Sync(ctx context.Context, b backends.Backend, o resource.SyncOptio
 		total.Reloaded = true
 	}
 	if err := errors.Join(errs...); err != nil {
+		return finish(err)
+	}
+	if err := errors.Join(soft...); err != nil {
 		return finish(err)
 	}
 	if len(waiting) > 0 {
