@@ -290,7 +290,7 @@ func ctSet(s *ctcli.Settings, store ct.Store, stdout, stderr io.Writer, log *slo
 		set.Templates = append(set.Templates, &ctres.Template{
 			T: t, Res: res, Command: cmd, CommandTimeout: timeout,
 			Backup: ctconfig.BoolVal(c.Backup), CreateDestDirs: ctconfig.BoolVal(c.CreateDestDirs),
-			Display: c.Display(), ErrFatal: c.ErrFatal == nil || *c.ErrFatal,
+			Display: c.Display(), NotFatal: c.ErrFatal != nil && !*c.ErrFatal,
 		})
 	}
 	return set, nil

@@ -1,6 +1,7 @@
 package ctres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -40,10 +41,10 @@ type Template struct {
 	CreateDestDirs bool
 	// Display names the template in logs and errors ("src" => "dest").
 	Display string
-	// ErrFatal: an error in this template stops the pass and fails it with ErrTemplate
-	// (consul-template's error_fatal, template_error_fatal by default); else it is logged and
-	// the other templates go on.
-	ErrFatal bool
+	// NotFatal: an error in this template is logged and the other templates go on
+	// (consul-template's error_fatal = false). By default it stops the pass and fails it with
+	// ErrTemplate, as consul-template's template_error_fatal does.
+	NotFatal bool
 }
 
 // Set is every template of one consul-template configuration, as one resource.Dynamic.
@@ -147,7 +148,7 @@ func (s *Set) Sync(ctx context.Context, b backends.Backend, o resource.SyncOptio
 			continue
 		case errors.Is(err, ct.ErrStore):
 			return finish(fmt.Errorf("%s: %w", t.Display, err))
-		case err != nil && t.ErrFatal:
+		case err != nil && !t.NotFatal:
 			return finish(fmt.Errorf("%w: %s: %w", ErrTemplate, t.Display, err))
 		case err != nil:
 			log.Error("template failed; going on with the others", "template", t.Display, "err", err)
@@ -233,24 +234,31 @@ func (s *Set) write(ctx context.Context, t *Template, content []byte, o resource
 			return false, nil, fmt.Errorf("failed writing file: %w", err)
 		}
 	}
-	var prev []byte
 	if t.Backup && !o.Noop {
-		prev, _ = os.ReadFile(t.Res.Dest)
+		backup(t.Res.Dest, content)
 	}
 	res, undo, err := t.Res.Write(ctx, content, o)
 	if err != nil {
 		return false, nil, err
 	}
-	if res.Written && t.Backup && prev != nil {
-		mode := os.FileMode(0o644)
-		if fi, err := os.Stat(t.Res.Dest); err == nil {
-			mode = fi.Mode().Perm()
-		}
-		if err := os.WriteFile(t.Res.Dest+".bak", prev, mode); err != nil {
-			return true, undo, fmt.Errorf("failed writing backup: %w", err)
-		}
-	}
 	return res.Changed, undo, nil
+}
+
+// backup keeps the destination as DEST.bak before it is replaced with different content, as
+// consul-template does: a hard link to the old file (its mode and owner kept), the previous
+// backup kept as DEST.old.bak until the link is made.
+func backup(dest string, content []byte) {
+	cur, err := os.ReadFile(dest)
+	if err != nil || bytes.Equal(cur, content) {
+		return
+	}
+	bak, old := dest+".bak", dest+".old.bak"
+	_ = os.Rename(bak, old)
+	if err := os.Link(dest, bak); err != nil {
+		slog.Warn("could not back up the destination", "dest", dest, "err", err)
+		return
+	}
+	_ = os.Remove(old)
 }
 
 // run runs a template's command as consul-template does: one string under sh -c, the
