@@ -30,10 +30,10 @@ unit:
 	$(GO) test -count=1 -short $(PKGS)
 
 test: deps lint
-	RECONF_CONSUL=$$(./scripts/build-consul.sh) $(GO) test -count=1 -timeout 40m $(PKGS)
+	RECONF_CONSUL=$$(./scripts/build-consul.sh) RECONF_CONSUL_TEMPLATE=$$(./scripts/build-consul-template.sh) $(GO) test -count=1 -timeout 40m $(PKGS)
 
 bench: deps
-	RECONF_CONSUL=$$(./scripts/build-consul.sh) $(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
+	RECONF_CONSUL=$$(./scripts/build-consul.sh) RECONF_CONSUL_TEMPLATE=$$(./scripts/build-consul-template.sh) $(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
 	RECONF_CONSUL=$$(./scripts/build-consul.sh) $(GO) run ./internal/latency $(LATENCY_FLAGS)
 
 deb:

@@ -23,3 +23,4 @@ for svc in etcd zookeeper redis-server haproxy nginx; do
   fi
 done
 "$(dirname "$0")/build-consul.sh" >/dev/null
+"$(dirname "$0")/build-consul-template.sh" >/dev/null

@@ -1,0 +1,14 @@
+package ct
+
+import (
+	"io"
+	"log"
+	"os"
+	"testing"
+)
+
+func TestMain(m *testing.M) {
+	// consul-template's dependency package traces every query through the standard logger.
+	log.SetOutput(io.Discard)
+	os.Exit(m.Run())
+}
