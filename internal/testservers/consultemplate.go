@@ -52,8 +52,10 @@ func reconfCache() string {
 	return filepath.Join(base, "reconf")
 }
 
-// ConsulTemplateCmd is one run of consul-template.
+// ConsulTemplateCmd is one run of consul-template (or of another binary with its command line,
+// such as reconf's consul-template mode).
 type ConsulTemplateCmd struct {
+	Binary     string   // "" : ConsulTemplateBinary
 	ConsulAddr string   // passed as -consul-addr (omitted when "")
 	Args       []string // the rest of the command line
 	// Env is added to the environment, which is the test's without its CONSUL_* variables
@@ -76,7 +78,10 @@ type ConsulTemplateResult struct {
 // pid when the deadline passes. It fails the test only when the binary cannot start.
 func (c ConsulTemplateCmd) Run(t testing.TB) ConsulTemplateResult {
 	t.Helper()
-	bin := ConsulTemplateBinary(t)
+	bin := c.Binary
+	if bin == "" {
+		bin = ConsulTemplateBinary(t)
+	}
 	args := c.Args
 	if c.ConsulAddr != "" {
 		args = append([]string{"-consul-addr", c.ConsulAddr}, args...)
@@ -94,7 +99,7 @@ func (c ConsulTemplateCmd) Run(t testing.TB) ConsulTemplateResult {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("testservers: start consul-template: %v", err)
+		t.Fatalf("testservers: start %s: %v", bin, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -124,7 +129,7 @@ func (c ConsulTemplateCmd) Run(t testing.TB) ConsulTemplateResult {
 	if errors.As(err, &ee) {
 		exit = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("testservers: consul-template: %v", err)
+		t.Fatalf("testservers: %s: %v", bin, err)
 	}
 	return ConsulTemplateResult{Stdout: stdout.String(), Stderr: stderr.String(), Exit: exit, TimedOut: timedOut}
 }
