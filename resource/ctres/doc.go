@@ -3,7 +3,9 @@
 // order in one pass as consul-template's runner renders them.
 //
 // A pass renders each template (package template/ct) from one view of the stores. A template
-// that waits for data (a missing key) is skipped; an error in a template stops the pass. A
+// that waits for data (a missing key) is skipped; an error in a template stops the pass (unless
+// its error_fatal is off); a failed check or write skips that template, the pass goes on and
+// fails at its end, to be retried. A
 // changed file is written through resource.Write (stage beside the destination, the optional
 // check_command on the stage file, rename, fsync) and its command is queued once, however many
 // templates name it; after the pass the queued commands run in order, each under `sh -c` with

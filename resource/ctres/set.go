@@ -119,7 +119,7 @@ func (s *Set) Sync(ctx context.Context, b backends.Backend, o resource.SyncOptio
 		total    resource.Result
 		deps     ct.Deps
 		waiting  []string
-		soft     []error // errors of templates whose errors are not fatal
+		soft     []error // errors that fail the pass without stopping it (retried)
 		commands []*Template
 		undo     = map[*Template][]func() error{} // by the template whose command runs
 	)
@@ -157,7 +157,11 @@ func (s *Set) Sync(ctx context.Context, b backends.Backend, o resource.SyncOptio
 		}
 		changed, u, err := s.write(ctx, t, out.Output, o)
 		if err != nil {
-			return finish(fmt.Errorf("%s: %w", t.Display, err))
+			// A failed check or write leaves this destination as it was; the other templates
+			// go on, so that the files already written this pass still get their commands.
+			log.Error("template not written", "template", t.Display, "err", err)
+			soft = append(soft, fmt.Errorf("%s: %w", t.Display, err))
+			continue
 		}
 		s.mu.Lock()
 		s.rendered[i] = true
