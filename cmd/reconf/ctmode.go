@@ -76,7 +76,11 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 	}
 	if s.Backend == "consul" {
 		cs := dep.NewClientSet()
-		if err := cs.CreateConsulClient(ctConsulInput(s.Config.Consul)); err != nil {
+		in := ctConsulInput(s.Config.Consul)
+		if len(s.Nodes) > 0 {
+			in.Address = s.Nodes[0] // -node, when given, wins over consul { address }, as for keys
+		}
+		if err := cs.CreateConsulClient(in); err != nil {
 			log.Error("consul client", "err", err)
 			return ctcli.ExitCodeRunnerError
 		}
