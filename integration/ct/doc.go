@@ -13,7 +13,8 @@
 //
 // TestBinaries runs the reconf binary (go build ./cmd/reconf) with consul-template's command
 // line beside consul-template over the same corpus: files, modes, new folders, -dry output and
-// exit codes must agree.
+// exit codes must agree. TestBinaryCommandLines does the same for command lines beyond one
+// template: flag and config errors, several templates, -dry, commands.
 //
 // The cases in testdata/differences are known, reported differences: each names where it
 // differs (differs-on) and says how; there the tests log it, everywhere else they enforce

@@ -10,5 +10,9 @@ import (
 func TestMain(m *testing.M) {
 	// consul-template's dependency package traces every query through the standard logger.
 	log.SetOutput(io.Discard)
-	os.Exit(m.Run())
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
 }
