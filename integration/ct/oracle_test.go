@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -209,36 +208,10 @@ func checkBlocks(t *testing.T, addr string, c *tcase, store *ct.Store) {
 func TestEveryStore(t *testing.T) {
 	cases := loadCorpus(t)
 	testservers.ConsulTemplateBinary(t)
-	var e *consulEnv
-	var mu sync.Mutex
-	servers := map[string]*testservers.Server{}
-	// Start the servers side by side; each belongs to this test.
-	t.Run("start", func(st *testing.T) {
-		for _, name := range []string{"consul", "etcd", "redis", "zookeeper"} {
-			st.Run(name, func(st *testing.T) {
-				st.Parallel()
-				tb := sharedTB{TB: st, owner: t}
-				if name == "consul" {
-					e = startConsul(tb)
-					return
-				}
-				var s *testservers.Server
-				switch name {
-				case "etcd":
-					s = testservers.Etcd(tb)
-				case "redis":
-					s = testservers.Redis(tb)
-				case "zookeeper":
-					s = testservers.ZooKeeper(tb)
-				}
-				mu.Lock()
-				servers[name] = s
-				mu.Unlock()
-			})
-		}
-	})
-	if t.Failed() {
-		t.FailNow()
+	// Started here, not in subtests, so that -run patterns over the cases still start them.
+	e := startConsul(t)
+	servers := map[string]*testservers.Server{
+		"etcd": testservers.Etcd(t), "redis": testservers.Redis(t), "zookeeper": testservers.ZooKeeper(t),
 	}
 	stores := []*kvStore{
 		consulKVStore(e),
