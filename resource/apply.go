@@ -174,7 +174,13 @@ func (r *Resource) writeUndo(ctx context.Context, content []byte, o SyncOptions,
 		return fail("", err)
 	}
 
-	cur, err := readCurrent(r.Dest)
+	// Through a symlink, the file we manage is the link's target: compare with it, stage
+	// beside it and rename onto it, so the link stays.
+	target, err := resolveDest(r.Dest)
+	if err != nil {
+		return fail("", err)
+	}
+	cur, err := readCurrent(target)
 	if err != nil {
 		return fail("read dest", err)
 	}
@@ -200,7 +206,7 @@ func (r *Resource) writeUndo(ctx context.Context, content []byte, o SyncOptions,
 	log.Info("target config out of sync")
 
 	keepOwner := r.UID < 0 && r.GID < 0 // no owner asked for: keep the existing one if we may
-	stage, err := writeStage(r.Dest, content, want, keepOwner)
+	stage, release, err := writeStage(target, content, want, keepOwner)
 	if err != nil {
 		return fail("stage", err)
 	}
@@ -210,6 +216,7 @@ func (r *Resource) writeUndo(ctx context.Context, content []byte, o SyncOptions,
 		} else {
 			_ = os.Remove(stage)
 		}
+		release()
 	}()
 
 	if !o.SyncOnly && r.CheckCmd != "" {
@@ -219,15 +226,15 @@ func (r *Resource) writeUndo(ctx context.Context, content []byte, o SyncOptions,
 		res.Checked = true
 	}
 
-	inPlace, err := r.commit(stage, content, want, keepOwner, log)
+	inPlace, err := commit(stage, target, content, want, keepOwner, log)
 	if err != nil {
 		return fail("write dest", err)
 	}
 	res.Written, res.InPlace = true, inPlace
-	undo = func() error { return r.restore(cur, inPlace) }
+	undo = func() error { return restore(target, cur, inPlace) }
 	if o.KeepStageFile && !inPlace {
 		// The rename consumed the stage file; give its name back as a link to what was written.
-		if err := os.Link(r.Dest, stage); err != nil {
+		if err := os.Link(target, stage); err != nil {
 			log.Warn("cannot keep stage file", "stage", stage, "err", err)
 		}
 	}
@@ -235,7 +242,7 @@ func (r *Resource) writeUndo(ctx context.Context, content []byte, o SyncOptions,
 	if !o.SyncOnly && r.ReloadCmd != "" {
 		rerr := r.runStep(ctx, log, "reload_cmd", r.ReloadCmd, r.Dest, r.ReloadTimeout, ErrReload)
 		if rerr != nil {
-			if err := r.restore(cur, inPlace); err != nil {
+			if err := restore(target, cur, inPlace); err != nil {
 				log.Error("reload failed and the previous file could not be put back", "err", err)
 				return fail("", errors.Join(rerr, fmt.Errorf("%w: %w", ErrRollback, err)))
 			}
@@ -271,12 +278,13 @@ func (r *Resource) runStep(ctx context.Context, log *slog.Logger, step, tmpl, sr
 	return nil
 }
 
-// commit moves the stage file over dest and makes it durable. A dest that cannot be renamed
-// over (EBUSY: bind-mounted; EXDEV) is written in place instead; it reports which.
-func (r *Resource) commit(stage string, content []byte, st fileState, keepOwner bool, log *slog.Logger) (bool, error) {
-	err := renameFile(stage, r.Dest)
+// commit moves the stage file over dest (the file, not a link to it) and makes it durable. A
+// dest that cannot be renamed over (EBUSY: bind-mounted; EXDEV) is written in place instead;
+// it reports which.
+func commit(stage, dest string, content []byte, st fileState, keepOwner bool, log *slog.Logger) (bool, error) {
+	err := renameFile(stage, dest)
 	if err == nil {
-		if err := syncDir(filepath.Dir(r.Dest)); err != nil {
+		if err := syncDir(filepath.Dir(dest)); err != nil {
 			log.Warn("cannot sync the destination's folder", "err", err)
 		}
 		return false, nil
@@ -285,33 +293,34 @@ func (r *Resource) commit(stage string, content []byte, st fileState, keepOwner 
 		return false, err
 	}
 	log.Info("rename over the destination failed (a mount?); writing it in place", "err", err)
-	return true, writeInPlace(r.Dest, content, st, keepOwner)
+	return true, writeInPlace(dest, content, st, keepOwner)
 }
 
-// restore puts back the destination as it was before (or removes it if there was none). The
+// restore puts back the file dest as it was before (or removes it if there was none). The
 // previous owner comes back when we may set it.
-func (r *Resource) restore(prev current, inPlace bool) error {
+func restore(dest string, prev current, inPlace bool) error {
 	if !prev.exists {
-		if err := os.Remove(r.Dest); err != nil {
+		if err := os.Remove(dest); err != nil {
 			return err
 		}
-		return syncDir(filepath.Dir(r.Dest))
+		return syncDir(filepath.Dir(dest))
 	}
 	if inPlace {
-		return writeInPlace(r.Dest, prev.data, prev.fileState, true)
+		return writeInPlace(dest, prev.data, prev.fileState, true)
 	}
-	stage, err := writeStage(r.Dest, prev.data, prev.fileState, true)
+	stage, release, err := writeStage(dest, prev.data, prev.fileState, true)
 	if err != nil {
 		return err
 	}
-	if err := renameFile(stage, r.Dest); err != nil {
+	defer release()
+	if err := renameFile(stage, dest); err != nil {
 		_ = os.Remove(stage)
 		if !renameBlocked(err) {
 			return err
 		}
-		return writeInPlace(r.Dest, prev.data, prev.fileState, true)
+		return writeInPlace(dest, prev.data, prev.fileState, true)
 	}
-	return syncDir(filepath.Dir(r.Dest))
+	return syncDir(filepath.Dir(dest))
 }
 
 // noopDiff is the -noop report: mode and owner changes, then a unified diff of the contents.

@@ -1,10 +1,13 @@
 package resource
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -86,9 +89,80 @@ func runCommand(ctx context.Context, cmd string, timeout time.Duration) ([]byte,
 	// Members that ignored SIGTERM, or that outlived the shell, get SIGKILL.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	if !exited {
-		<-done
+		<-done // reaps the shell
+	}
+	// The report waits until nothing the command started is left: SIGKILL takes effect when
+	// the process next runs, and the shell's orphans are reaped by init.
+	if left := killGroup(pgid, killWait); len(left) > 0 {
+		reason = fmt.Errorf("%w; processes %v of its group still running", reason, left)
 	}
 	return out.Bytes(), reason
+}
+
+// killWait bounds how long a killed command's group may take to be gone; zombieWait how long
+// its zombies may take to be collected by their parent.
+var (
+	killWait   = 5 * time.Second
+	zombieWait = 200 * time.Millisecond
+)
+
+// killGroup sends SIGKILL to process group pgid until none of its members is left, or wait
+// passed. It returns the pids still running at the end. A zombie (dead, its exit status not
+// collected yet) is gone: its parent, init once the shell died, must reap it, not we; we give
+// that zombieWait, so that a pid check right after the report finds nothing on a system
+// whose init reaps promptly.
+func killGroup(pgid int, wait time.Duration) []int {
+	start := time.Now()
+	deadline := start.Add(wait)
+	pause := time.Millisecond
+	for {
+		if errors.Is(syscall.Kill(-pgid, syscall.SIGKILL), syscall.ESRCH) {
+			return nil
+		}
+		running, _ := groupMembers(pgid)
+		if len(running) == 0 && time.Since(start) >= min(zombieWait, wait) {
+			return nil // zombies only
+		}
+		if time.Now().After(deadline) {
+			return running
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 20*time.Millisecond)
+	}
+}
+
+// groupMembers lists the processes of group pgid from /proc: the pids not yet dead, and how
+// many zombies. Without /proc (not Linux) it cannot tell, and says that the group runs.
+func groupMembers(pgid int) (running []int, zombies int) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return []int{-pgid}, 0
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid pgrp …; comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 3 || f[2] != strconv.Itoa(pgid) {
+			continue
+		}
+		if f[0] == "Z" || f[0] == "X" {
+			zombies++
+		} else {
+			running = append(running, pid)
+		}
+	}
+	return running, zombies
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 )
@@ -86,23 +90,141 @@ func (r *Resource) desired(cur current) fileState {
 }
 
 // writeStage writes data to a new ".<base><random>" file beside dest with st applied, synced
-// to disk, and returns its path. On error nothing is left behind. With keepOwner, st's owner is
-// the existing file's, kept when we may: a refused chown (we are not root) is not an error.
-func writeStage(dest string, data []byte, st fileState, keepOwner bool) (string, error) {
-	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest))
+// to disk, and returns its path and a release func to call once the stage file is renamed or
+// removed. On error nothing is left behind. With keepOwner, st's owner is the existing file's,
+// kept when we may: a refused chown (we are not root) is not an error.
+//
+// Until release, the stage file is locked (flock): RemoveStale, at the next start, removes only
+// stage files that nobody holds, i.e. those a reconf killed mid-write left behind.
+func writeStage(dest string, data []byte, st fileState, keepOwner bool) (string, func(), error) {
+	f, err := createStage(dest)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	name := f.Name()
-	err = writeFile(f, data, st, keepOwner)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if err = writeFile(f, data, st, keepOwner); err != nil {
+		_ = os.Remove(name)
+		_ = f.Close()
+		return "", nil, err
+	}
+	return name, func() { _ = f.Close() }, nil
+}
+
+// createStage creates and locks a new stage file for dest.
+func createStage(dest string) (*os.File, error) {
+	for range 10 {
+		f, err := os.CreateTemp(filepath.Dir(dest), stagePrefix(dest))
+		if err != nil {
+			return nil, err
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			_ = os.Remove(f.Name())
+			_ = f.Close()
+			return nil, fmt.Errorf("lock stage file: %w", err)
+		}
+		// Between create and lock, another reconf's RemoveStale may have taken it for a
+		// leftover: check that the name still holds this file.
+		fi, err := f.Stat()
+		if err == nil {
+			if at, err := os.Lstat(f.Name()); err == nil && os.SameFile(fi, at) {
+				return f, nil
+			}
+		}
+		_ = f.Close()
+	}
+	return nil, fmt.Errorf("stage file for %s: removed as soon as created, again and again", dest)
+}
+
+// stagePrefix is the start of dest's stage file names: os.CreateTemp appends a random
+// decimal number (confd's pattern, ".<base><random>").
+func stagePrefix(dest string) string { return "." + filepath.Base(dest) }
+
+// isStageName reports whether name (a base name) is one that writeStage makes for dest:
+// the prefix and then the decimal form of a uint32, as os.CreateTemp makes it.
+func isStageName(dest, name string) bool {
+	digits, ok := strings.CutPrefix(name, stagePrefix(dest))
+	if !ok || digits == "" || len(digits) > 10 || (digits[0] == '0' && len(digits) > 1) {
+		return false
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	return err == nil && n <= math.MaxUint32
+}
+
+// RemoveStale removes the stage files that a reconf killed mid-write left beside the
+// destinations of rs (beside the file a symlinked destination points to): only files whose
+// name is one writeStage makes for that destination, that no running reconf holds (see
+// writeStage) and that are not the destination itself (-keep-stage-file keeps a stage file as
+// a link to what was written). It logs each file it removes and returns their paths.
+func RemoveStale(rs []*Resource, log *slog.Logger) []string {
+	if log == nil {
+		log = slog.Default()
+	}
+	var removed []string
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if r.Dest == "" {
+			continue
+		}
+		dest, err := resolveDest(r.Dest)
+		if err != nil {
+			continue // the resource's sync says why
+		}
+		dest, err = filepath.Abs(dest)
+		if err != nil || seen[dest] {
+			continue
+		}
+		seen[dest] = true
+		ents, err := os.ReadDir(filepath.Dir(dest))
+		if err != nil {
+			continue
+		}
+		destInfo, _ := os.Stat(dest)
+		for _, e := range ents {
+			if !e.Type().IsRegular() || !isStageName(dest, e.Name()) {
+				continue
+			}
+			p := filepath.Join(filepath.Dir(dest), e.Name())
+			ok, err := removeStage(p, destInfo)
+			switch {
+			case err != nil:
+				log.Warn("cannot remove a stage file left by an earlier run", "resource", r.Name, "stage", p, "err", err)
+			case ok:
+				log.Info("removed a stage file left by an earlier run", "resource", r.Name, "stage", p)
+				removed = append(removed, p)
+			}
+		}
+	}
+	return removed
+}
+
+// removeStage removes the stage file p unless a running reconf holds it or it is the
+// destination itself (destInfo; nil if there is none).
+func removeStage(p string, destInfo os.FileInfo) (bool, error) {
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
 	}
 	if err != nil {
-		_ = os.Remove(name)
-		return "", err
+		return false, err
 	}
-	return name, nil
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || (destInfo != nil && os.SameFile(fi, destInfo)) {
+		return false, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return false, nil // in use
+		}
+		return false, err
+	}
+	if at, err := os.Lstat(p); err != nil || !os.SameFile(fi, at) {
+		return false, nil // replaced meanwhile
+	}
+	if err := os.Remove(p); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // writeFile sets owner and mode on f (chown first: it clears setuid bits), then writes data
@@ -173,4 +295,46 @@ func lockDest(dest string) func() {
 	mu := m.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock
+}
+
+// errDanglingLink: the destination is a symbolic link whose target does not exist.
+var errDanglingLink = errors.New("dangling symlink")
+
+// maxLinks bounds the symbolic links followed from a destination (as the kernel's ELOOP does).
+const maxLinks = 40
+
+// resolveDest returns the file that dest names: dest itself, or, when dest is a symbolic link
+// (or a chain of them), the file at its end. A missing dest is returned as it is (it will be
+// created); a link whose target does not exist is an error naming both.
+func resolveDest(dest string) (string, error) {
+	p := dest
+	for range maxLinks {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			if p == dest {
+				return dest, nil
+			}
+			return "", fmt.Errorf("dest %s: %w to %s, which does not exist", dest, errDanglingLink, p)
+		}
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			if p == dest {
+				return dest, nil
+			}
+			// The file may sit under linked folders too: name it by its real path, so that
+			// its stage file lands beside it.
+			return filepath.EvalSymlinks(p)
+		}
+		to, err := os.Readlink(p)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(to) {
+			to = filepath.Join(filepath.Dir(p), to)
+		}
+		p = to
+	}
+	return "", fmt.Errorf("dest %s: more than %d symbolic links", dest, maxLinks)
 }

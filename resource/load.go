@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -44,32 +45,41 @@ type templateConfig struct {
 	MissingKey     missingValue `toml:"missingkey"`
 }
 
-// modeValue is `mode = "0644"`: a quoted octal string. Errors raised here carry the TOML line.
+// modeValue is `mode = "0644"`: a quoted string parsed as confd parses it (see parseMode).
+// Errors raised here carry the TOML line.
 type modeValue struct {
 	mode os.FileMode
 	set  bool
+	text string // as written, for the mistyped-octal warning
 }
 
 func (m *modeValue) UnmarshalTOML(v any) error {
 	s, ok := v.(string)
 	if !ok {
-		return fmt.Errorf("mode must be a quoted octal string such as \"0644\", not %T %v", v, v)
+		return fmt.Errorf("mode must be a quoted string such as \"0644\", not %T %v", v, v)
 	}
 	mode, err := parseMode(s)
 	if err != nil {
 		return err
 	}
-	m.mode, m.set = mode, true
+	m.mode, m.set, m.text = mode, true, s
 	return nil
 }
 
-// parseMode reads an octal permission string ("0644", "644", "0o644", "4755") into an
-// os.FileMode with the setuid, setgid and sticky bits mapped to Go's.
+// parseMode reads a mode as confd does, strconv.ParseUint(s, 0, 32): "0644" and "0o644" are
+// octal, "420" is decimal (0644), "0x1a4" is hex. The setuid, setgid and sticky bits (04000,
+// 02000, 01000) map to Go's. A value beyond 07777 is refused: confd would chmod its low bits
+// only, which is never what was meant.
 func parseMode(s string) (os.FileMode, error) {
-	t := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(s), "0o"), "0O")
-	n, err := strconv.ParseUint(t, 8, 32)
-	if err != nil || t == "" || n > 0o7777 {
-		return 0, fmt.Errorf("invalid mode %q (want an octal string such as \"0644\")", s)
+	n, err := strconv.ParseUint(s, 0, 32)
+	if err != nil {
+		return 0, fmt.Errorf("invalid mode %q (want a number such as \"0644\"; a leading 0 makes it octal)", s)
+	}
+	if n > 0o7777 {
+		if octalLooking(s) {
+			return 0, fmt.Errorf("invalid mode %q: without a leading 0 it is decimal %d (%#o), beyond 07777; write \"0%s\" for octal", s, n, n, s)
+		}
+		return 0, fmt.Errorf("invalid mode %q: %#o is beyond 07777", s, n)
 	}
 	mode := os.FileMode(n & 0o777)
 	if n&0o4000 != 0 {
@@ -82,6 +92,78 @@ func parseMode(s string) (os.FileMode, error) {
 		mode |= os.ModeSticky
 	}
 	return mode, nil
+}
+
+// octalLooking reports whether s, a mode written without a leading 0, holds only octal digits
+// (so that it may be an octal number that base 0 reads as decimal).
+func octalLooking(s string) bool {
+	if s == "" || s[0] == '0' {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '7' {
+			return false
+		}
+	}
+	return true
+}
+
+// mistypedOctal reports whether s, parsed as confd does (decimal without a leading 0), looks
+// like an octal mode typed without its 0: its digits are octal, the octal reading is a mode
+// people write and the decimal one is not. "644" (decimal: 01204) is mistyped; "420" (decimal:
+// 0644, written so on purpose) and "384" (0600) are not.
+func mistypedOctal(s string) bool {
+	if !octalLooking(s) {
+		return false
+	}
+	oct, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || oct > 0o7777 {
+		return false
+	}
+	dec, _ := strconv.ParseUint(s, 10, 32)
+	return usualMode(oct) && !usualMode(dec)
+}
+
+// usualMode reports whether m looks like a mode people set: no bit beyond 07777, no write or
+// execute without read in a class, and group and others get no more than the owner does, others
+// no more than the group.
+func usualMode(m uint64) bool {
+	if m > 0o7777 {
+		return false
+	}
+	u, g, o := (m>>6)&7, (m>>3)&7, m&7
+	for _, c := range []uint64{u, g, o} {
+		if c != 0 && c&4 == 0 {
+			return false
+		}
+	}
+	return g&^u == 0 && o&^g == 0
+}
+
+// warnedModes remembers the mistyped-octal warnings given (file and mode), to give each once.
+var warnedModes sync.Map
+
+// warnMode warns, once per file and value, that a mode without a leading 0 is decimal.
+func warnMode(log *slog.Logger, file, data string, m modeValue) {
+	if !m.set || !mistypedOctal(m.text) {
+		return
+	}
+	if _, seen := warnedModes.LoadOrStore(file+"\x00"+m.text, true); seen {
+		return
+	}
+	log.Warn(fmt.Sprintf("%s:%d: mode %q has no leading 0, so it is decimal, as in confd: the file gets mode %#o; write mode = \"0%s\" for octal",
+		file, keyLine(data, "mode"), m.text, unixMode(m.mode), m.text))
+}
+
+// keyLine returns the line (from 1) of the first "key = …" in a TOML text, 0 if none.
+func keyLine(data, key string) int {
+	for i, line := range strings.Split(data, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), key)
+		if ok && strings.HasPrefix(strings.TrimSpace(rest), "=") {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // waitValue is `wait = "min:max"` or a number of seconds.
@@ -206,6 +288,7 @@ func loadFile(d Defaults, confd, file string, log *slog.Logger) (*Resource, erro
 	if tc == nil {
 		return nil, fail("no [template] table")
 	}
+	warnMode(log, file, string(data), tc.Mode)
 	if tc.Src == "" {
 		return nil, fail("template.src is required")
 	}

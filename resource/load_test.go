@@ -3,7 +3,6 @@ package resource
 import (
 	"errors"
 	"log/slog"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -164,20 +163,5 @@ func TestLoadMissingConfD(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "no conf.d folder") {
 		t.Errorf("missing conf.d not logged: %q", buf)
-	}
-}
-
-func TestParseMode(t *testing.T) {
-	for in, want := range map[string]os.FileMode{
-		"0644": 0o644, "644": 0o644, "0o600": 0o600, "4755": 0o755 | os.ModeSetuid, "1777": 0o777 | os.ModeSticky,
-	} {
-		if got, err := parseMode(in); err != nil || got != want {
-			t.Errorf("parseMode(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "rw", "0899", "17777", "-1"} {
-		if _, err := parseMode(in); err == nil {
-			t.Errorf("parseMode(%q): no error", in)
-		}
 	}
 }

@@ -94,6 +94,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(list) == 0 && loadErr == nil {
 		log.Warn("no template resources", "dir", filepath.Join(o.ConfDir, "conf.d"))
 	}
+	if !o.Noop && !o.KeepStageFile {
+		// A reconf killed mid-write left its stage file beside the destination.
+		resource.RemoveStale(list, log)
+	}
 
 	cfg := runner.Config{
 		Resources:     list,
