@@ -38,15 +38,15 @@ func (p *parser) parseFile(name string, chain []link, at string) error {
 				names = append(names, c.name)
 			}
 			names = append(names, name)
-			return fmt.Errorf("%s: %w: %s", at, ErrIncludeCycle, strings.Join(names, " -> "))
+			return fmt.Errorf("parse %s: %w: %s", at, ErrIncludeCycle, strings.Join(names, " -> "))
 		}
 	}
 	text, err := os.ReadFile(file)
 	if err != nil {
 		if at == "" {
-			return fmt.Errorf("read template %s: %w", name, err)
+			return fmt.Errorf("read template: %w", err) // the path names it
 		}
-		return fmt.Errorf("%s: include %q: %w", at, name, err)
+		return fmt.Errorf("parse %s: include: %w", at, err)
 	}
 	p.files = append(p.files, file)
 	key := name
@@ -57,13 +57,13 @@ func (p *parser) parseFile(name string, chain []link, at string) error {
 	}
 	if _, err := tmpl.Parse(string(text)); err != nil {
 		if at != "" {
-			return fmt.Errorf("%s: include %q: %w", at, name, err)
+			return fmt.Errorf("parse %s: include: %w", at, parseError(err))
 		}
-		return err
+		return fmt.Errorf("parse %w", parseError(err))
 	}
 	incs, err := findIncludes(key, string(text), p.cfg.LeftDelim, p.cfg.RightDelim)
 	if err != nil {
-		return err
+		return fmt.Errorf("parse %w", parseError(err))
 	}
 	chain = append(chain, link{name: name, file: file})
 	for _, inc := range incs {
@@ -179,4 +179,12 @@ func inspectBranch(b *parse.BranchNode, f func(parse.Node) bool) {
 	inspect(b.Pipe, f)
 	inspect(b.List, f)
 	inspect(b.ElseList, f)
+}
+
+// parseError drops the "template: " that text/template puts before "file:line: message".
+func parseError(err error) error {
+	if msg, ok := strings.CutPrefix(err.Error(), "template: "); ok {
+		return &execError{msg, err}
+	}
+	return err
 }

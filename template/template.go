@@ -17,7 +17,7 @@ import (
 
 // Config says what to parse.
 type Config struct {
-	Resource        string // resource name, for errors
+	Resource        string // resource name (errors leave it to the caller, who names it once)
 	Dir             string // the templates/ folder: src and include paths are relative to it
 	Src             string // the template file, relative to Dir (or absolute)
 	LeftDelim       string // "" means "{{"
@@ -82,7 +82,9 @@ type renderState struct {
 }
 
 // Parse reads and parses cfg.Src and every file it includes (`include "x.tmpl"`, cycles are
-// an error). Errors name the resource, the file and the line.
+// an error). Errors name the file and the line, once: `parse app.tmpl:3: unexpected "}"`,
+// `parse app.tmpl:2:2: include: part.tmpl:1: missing value for if`; the caller names the
+// resource.
 func Parse(cfg Config) (*Template, error) {
 	t := &Template{cfg: cfg, name: cfg.Src}
 	base := texttemplate.New(cfg.Src).Funcs(staticFuncs()).Funcs(boundFuncs(&instance{}))
@@ -92,7 +94,7 @@ func Parse(cfg Config) (*Template, error) {
 	}
 	p := &parser{cfg: cfg, root: base, done: map[string]bool{}}
 	if err := p.parseFile(cfg.Src, nil, ""); err != nil {
-		return nil, fmt.Errorf("resource %s: parse %s: %w", cfg.Resource, cfg.Src, err)
+		return nil, err
 	}
 	t.base = base
 	t.files = p.files
@@ -108,8 +110,9 @@ func Parse(cfg Config) (*Template, error) {
 // `services`, so that a runner knows which resources a change of service instances concerns.
 func (t *Template) UsesServices() bool { return t.usesServices }
 
-// Render executes the template against d into memory. Errors name the resource, template file,
-// line and, for a missing key, the key.
+// Render executes the template against d into memory. Errors name the template file and line
+// and, for a missing key, the key, each once: `app.tmpl:2:5: getv: key does not exist: /db/x`
+// (see execError); the caller names the resource.
 func (t *Template) Render(ctx context.Context, d Data) ([]byte, error) {
 	return t.render(ctx, d, t.fast)
 }
@@ -137,14 +140,14 @@ func (t *Template) render(ctx context.Context, d Data, fast *fastProg) ([]byte, 
 	}
 	inst, err := t.get()
 	if err != nil {
-		return nil, fmt.Errorf("resource %s: render %s: %w", t.cfg.Resource, t.name, err)
+		return nil, fmt.Errorf("%s: %w", t.name, err)
 	}
 	inst.st = rs
 	err = inst.tmpl.Execute(&buf, nil)
 	inst.st = nil
 	t.pool.Put(inst)
 	if err != nil {
-		return nil, fmt.Errorf("resource %s: render %s: %w", t.cfg.Resource, t.name, err)
+		return nil, cleanExec(err)
 	}
 	return buf.Bytes(), nil
 }
@@ -219,7 +222,7 @@ func (inst *instance) include(name string, data ...any) (string, error) {
 	defer func() { inst.st.depth-- }()
 	var buf bytes.Buffer
 	if err := pt.Execute(&buf, dot); err != nil {
-		return "", err
+		return "", cleanExec(err)
 	}
 	return buf.String(), nil
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -58,10 +57,44 @@ func TestMissingKeyError(t *testing.T) {
 	if !errors.As(err, &ke) || ke.Key != "/db/user" {
 		t.Errorf("errors.As KeyError: %v (key %v)", err, ke)
 	}
-	for _, want := range []string{"resource web.toml", "app.tmpl:3:", "key does not exist: /db/user"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not contain %q", err, want)
+	// The file and line once, the key once; the resource is the caller's to name.
+	if got, want := err.Error(), "app.tmpl:3:2: getv: key does not exist: /db/user"; got != want {
+		t.Errorf("error %q\nwant  %q", got, want)
+	}
+}
+
+// TestErrorShapes: each place (template file and line, partial, key) is named once.
+func TestErrorShapes(t *testing.T) {
+	files := map[string]string{
+		"app.tmpl":    "{{define \"block\"}}\n{{getv \"/in/define\"}}{{end}}x\n{{template \"block\"}}",
+		"part.tmpl":   "ok\n{{div 1 0}}",
+		"inc.tmpl":    "a\n  {{include \"part.tmpl\"}}",
+		"nested.tmpl": "{{include \"inc.tmpl\"}}",
+		"dot.tmpl":    "{{index \"abc\" 5}}",
+		"badinc.tmpl": "{{include \"bad.tmpl\"}}",
+		"bad.tmpl":    "\n{{if}}",
+	}
+	for src, want := range map[string]string{
+		"app.tmpl":    "app.tmpl:2:2: getv: key does not exist: /in/define",
+		"inc.tmpl":    "inc.tmpl:2:4: include: part.tmpl:2:2: at <div 1 0>: error calling div: integer division by zero",
+		"nested.tmpl": "nested.tmpl:1:2: include: inc.tmpl:2:4: include: part.tmpl:2:2: at <div 1 0>: error calling div: integer division by zero",
+		"dot.tmpl":    "dot.tmpl:1:2: at <index \"abc\" 5>: error calling index: index out of range: 5",
+	} {
+		tp := parseText(t, files, Config{Src: src})
+		_, err := tp.Render(context.Background(), Data{})
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: error %v\nwant  %s", src, err, want)
 		}
+	}
+	dir := t.TempDir()
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := Parse(Config{Dir: dir, Src: "badinc.tmpl"})
+	if want := "parse badinc.tmpl:1:2: include: bad.tmpl:2: missing value for if"; err == nil || err.Error() != want {
+		t.Errorf("badinc.tmpl: error %v\nwant  %s", err, want)
 	}
 }
 
@@ -81,9 +114,10 @@ func TestSentinels(t *testing.T) {
 	if _, err := Parse(Config{Resource: "r", Dir: dir, Src: "a.tmpl"}); !errors.Is(err, ErrIncludeCycle) {
 		t.Errorf("self include: %v, want ErrIncludeCycle", err)
 	}
+	missing := filepath.Join(dir, "missing.tmpl")
 	if _, err := Parse(Config{Resource: "r", Dir: dir, Src: "missing.tmpl"}); !errors.Is(err, os.ErrNotExist) ||
-		!strings.Contains(err.Error(), "resource r") {
-		t.Errorf("missing src: %v, want os.ErrNotExist naming the resource", err)
+		err.Error() != "read template: open "+missing+": no such file or directory" {
+		t.Errorf("missing src: %v, want os.ErrNotExist naming the file once", err)
 	}
 }
 

@@ -82,6 +82,14 @@ func TestGetMissingFile(t *testing.T) {
 	if !errors.Is(err, backends.ErrUnavailable) || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), name) {
 		t.Errorf("Get of a missing file: %v; want ErrUnavailable and ErrNotExist naming the file", err)
 	}
+	// The file is named once.
+	if want := "file " + name + ": backend unavailable: lstat: no such file or directory"; err.Error() != want {
+		t.Errorf("Get of a missing file: %v\nwant %s", err, want)
+	}
+	var pe *os.PathError
+	if !errors.As(err, &pe) || pe.Path != name {
+		t.Errorf("Get of a missing file: %v does not unwrap to the *os.PathError", err)
+	}
 }
 
 func TestValidate(t *testing.T) {

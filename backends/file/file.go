@@ -120,7 +120,7 @@ func (c *Client) readAll() (map[string]string, error) {
 	for _, name := range names {
 		if err := readFile(name, vars); err != nil {
 			if pe := new(fs.PathError); errors.As(err, &pe) {
-				return nil, fmt.Errorf("file %s: %w: %w", name, backends.ErrUnavailable, err)
+				return nil, fmt.Errorf("file %s: %w: %w", name, backends.ErrUnavailable, unnamed(name, err))
 			}
 			return nil, err
 		}
@@ -136,11 +136,11 @@ func (c *Client) files() ([]string, error) {
 	for _, root := range c.cfg.Files {
 		real, err := filepath.EvalSymlinks(root)
 		if err != nil {
-			return nil, fmt.Errorf("file %s: %w: %w", root, backends.ErrUnavailable, err)
+			return nil, fmt.Errorf("file %s: %w: %w", root, backends.ErrUnavailable, unnamed(root, err))
 		}
 		st, err := os.Stat(real)
 		if err != nil {
-			return nil, fmt.Errorf("file %s: %w: %w", root, backends.ErrUnavailable, err)
+			return nil, fmt.Errorf("file %s: %w: %w", root, backends.ErrUnavailable, unnamed(real, err))
 		}
 		if !st.IsDir() {
 			out = append(out, real)
@@ -170,8 +170,28 @@ func (c *Client) files() ([]string, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("folder %s: %w: %w", root, backends.ErrUnavailable, err)
+			return nil, fmt.Errorf("folder %s: %w: %w", root, backends.ErrUnavailable, unnamed(real, err))
 		}
 	}
 	return out, nil
 }
+
+// unnamed drops the path from err when it is a *fs.PathError about name, which the caller's
+// message names already ("file a.yaml: backend unavailable: open: no such file or
+// directory"). errors.Is and errors.As still see the *fs.PathError.
+func unnamed(name string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == name && pe.Err != nil {
+		return &wrapped{msg: pe.Op + ": " + pe.Err.Error(), err: err}
+	}
+	return err
+}
+
+// wrapped is err told as msg.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (w *wrapped) Error() string { return w.msg }
+func (w *wrapped) Unwrap() error { return w.err }
