@@ -260,8 +260,8 @@ func ctSet(s *ctcli.Settings, store ct.Store, stdout, stderr io.Writer, log *slo
 			Source:           ctconfig.StringVal(c.Source),
 			Contents:         ctconfig.StringVal(c.Contents),
 			Destination:      ctconfig.StringVal(c.Destination),
-			LeftDelim:        ctconfig.StringVal(c.LeftDelim),
-			RightDelim:       ctconfig.StringVal(c.RightDelim),
+			LeftDelim:        delim(c.LeftDelim, s.Config.DefaultDelims, true),
+			RightDelim:       delim(c.RightDelim, s.Config.DefaultDelims, false),
 			ErrMissingKey:    ctconfig.BoolVal(c.ErrMissingKey),
 			SandboxPath:      ctconfig.StringVal(c.SandboxPath),
 			FunctionDenylist: c.FunctionDenylist,
@@ -323,6 +323,18 @@ func ctConfD(s *ctcli.Settings, log *slog.Logger) ([]*resource.Resource, error) 
 		return nil, nil
 	}
 	return resource.Load(resource.Defaults{ConfDir: s.ConfDir, Log: log})
+}
+
+// delim is a template's delimiter, else default_delimiters' (as consul-template's runner
+// picks them).
+func delim(own *string, def *ctconfig.DefaultDelims, left bool) string {
+	if d := ctconfig.StringVal(own); d != "" || def == nil {
+		return d
+	}
+	if left {
+		return ctconfig.StringVal(def.Left)
+	}
+	return ctconfig.StringVal(def.Right)
 }
 
 // ctOwner resolves a template's user/uid and group/gid (-1: unset).

@@ -103,7 +103,9 @@ func (rs *renderState) kvGet(s string) (string, bool, error) {
 		rs.fail(fmt.Errorf("%s: %w", d, err))
 		return "", false, nil
 	}
-	v, ok := kv[p]
+	// The key as written, not cleaned: "app/name/" is another key than "app/name" (a folder
+	// marker, as Consul's UI makes them).
+	v, ok := kv["/"+m["key"]]
 	return v, ok, nil
 }
 
@@ -173,9 +175,12 @@ func (rs *renderState) kvList(s string) (*dep.KVListQuery, []*dep.KeyPair, error
 		rs.fail(fmt.Errorf("%s: %w", d, err))
 		return d, nil, nil
 	}
+	// Consul's KV list matches a string prefix, its leading slash dropped ("/" lists
+	// everything); .Key is what follows the prefix as written.
+	from := strings.TrimPrefix(prefix, "/")
 	keys := make([]string, 0, len(kv))
 	for k := range kv {
-		if strings.HasPrefix(k[1:], prefix) {
+		if strings.HasPrefix(k[1:], from) {
 			keys = append(keys, k)
 		}
 	}
