@@ -53,7 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if c.help {
 		fs := newFlagSet(&options{})
 		fs.SetOutput(stdout)
-		fmt.Fprintf(stdout, "Usage: reconf [flags]\n       reconf register|deregister [flags]\n\nFlags:\n")
+		fmt.Fprintf(stdout, "Usage: reconf [flags]\n       reconf register|deregister [flags]\n"+
+			"       reconf -template SRC:DEST[:CMD] [consul-template flags]   (consul-template's command line; -template -h lists them)\n\nFlags:\n")
 		fs.PrintDefaults()
 		return exitOK
 	}
