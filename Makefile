@@ -5,7 +5,7 @@ GO ?= go
 PKGS := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test unit lint deps consul bench deb clean run
+.PHONY: all build test unit lint fuzz deps consul bench deb clean run
 
 all: build
 
@@ -29,7 +29,14 @@ lint:
 unit:
 	$(GO) test -count=1 -short $(PKGS)
 
-test: deps lint
+# fuzz runs each fuzz target for FUZZTIME (no panic, no hang, errors name the file).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./resource
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./backends/file
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./template
+
+test: deps lint fuzz
 	RECONF_CONSUL=$$(./scripts/build-consul.sh) RECONF_CONSUL_TEMPLATE=$$(./scripts/build-consul-template.sh) $(GO) test -count=1 -timeout 40m $(PKGS)
 
 bench: deps

@@ -59,6 +59,8 @@ type walker struct {
 	name  string
 	vars  map[string]string
 	steps int
+	// expanding are the sequences and mappings the walk (or a merge) is inside.
+	expanding map[*yaml.Node]bool
 }
 
 func (w *walker) walk(n *yaml.Node, key string) error {
@@ -71,22 +73,18 @@ func (w *walker) walk(n *yaml.Node, key string) error {
 			return fmt.Errorf("file %s: line %d: %w: unknown alias", w.name, n.Line, ErrParse)
 		}
 		return w.walk(n.Alias, key)
-	case yaml.SequenceNode:
-		for i, item := range n.Content {
-			if err := w.walk(item, path.Join(key, strconv.Itoa(i))); err != nil {
-				return err
-			}
+	case yaml.SequenceNode, yaml.MappingNode:
+		// A value that holds itself, through an alias or a merge, would expand for ever
+		// (yaml.v2, which confd uses, refuses it too).
+		if w.expanding[n] {
+			return fmt.Errorf("file %s: line %d: %w: a value that contains itself (through an alias or a merge)", w.name, n.Line, ErrParse)
 		}
-	case yaml.MappingNode:
-		ps, err := w.pairs(n)
-		if err != nil {
-			return err
+		if w.expanding == nil {
+			w.expanding = map[*yaml.Node]bool{}
 		}
-		for _, p := range ps {
-			if err := w.walk(p.value, path.Join(key, p.key)); err != nil {
-				return err
-			}
-		}
+		w.expanding[n] = true
+		defer delete(w.expanding, n)
+		return w.walkCollection(n, key)
 	case yaml.ScalarNode:
 		v, ok, err := scalar(n)
 		if err != nil {
@@ -94,6 +92,28 @@ func (w *walker) walk(n *yaml.Node, key string) error {
 		}
 		if ok {
 			w.vars[key] = v
+		}
+	}
+	return nil
+}
+
+// walkCollection walks the items of a sequence or the entries of a mapping.
+func (w *walker) walkCollection(n *yaml.Node, key string) error {
+	if n.Kind == yaml.SequenceNode {
+		for i, item := range n.Content {
+			if err := w.walk(item, path.Join(key, strconv.Itoa(i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ps, err := w.pairs(n)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if err := w.walk(p.value, path.Join(key, p.key)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -124,6 +144,16 @@ func (w *walker) pairs(n *yaml.Node) ([]pair, error) {
 		}
 		if m.Kind != yaml.MappingNode {
 			return fmt.Errorf("file %s: line %d: %w: a merge (<<) needs a mapping, not a %s", w.name, m.Line, ErrParse, kindName(m))
+		}
+		if m == n || w.expanding[m] {
+			return fmt.Errorf("file %s: line %d: %w: a merge (<<) of a mapping into itself", w.name, m.Line, ErrParse)
+		}
+		if w.expanding == nil {
+			w.expanding = map[*yaml.Node]bool{}
+		}
+		if !w.expanding[n] { // the walk may be inside n already
+			w.expanding[n] = true
+			defer delete(w.expanding, n)
 		}
 		ps, err := w.pairs(m)
 		for _, p := range ps {

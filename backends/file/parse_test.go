@@ -215,3 +215,18 @@ func diff(t *testing.T, got, want map[string]string) {
 		}
 	}
 }
+
+// TestParseSelfReference: a value that holds itself through an alias or a merge is an error
+// naming the file and line, at once (it used to expand for minutes).
+func TestParseSelfReference(t *testing.T) {
+	for _, s := range []string{"a: &a [*a, *a]\n", "a: &a {<<: *a}\n", "a: &a {b: {<<: *a}}\n", "a: &a {b: [*a]}\n", "x: 1\na: &a {b: {c: *a}}\n"} {
+		err := parse("f.yaml", []byte(s), map[string]string{})
+		if err == nil || !errors.Is(err, ErrParse) || !strings.HasPrefix(err.Error(), "file f.yaml: line ") {
+			t.Errorf("parse(%q) = %v, want ErrParse naming the file and line", s, err)
+		}
+	}
+	vars := map[string]string{}
+	if err := parse("f.yaml", []byte("a: &x {b: 1}\nc: *x\nd: [*x, *x]\ne: {<<: *x, f: 2}\n"), vars); err != nil || len(vars) != 6 {
+		t.Errorf("aliases used twice: %v, %v", vars, err)
+	}
+}
