@@ -468,13 +468,3 @@ func putAll(ctx context.Context, kv []kvPair, put func(context.Context, kvPair) 
 	}
 	return nil
 }
-
-// sharedTB is t for failures and logs, and owner for cleanups and temporary folders: a
-// server started in a subtest lives as long as the top-level test.
-type sharedTB struct {
-	testing.TB
-	owner testing.TB
-}
-
-func (s sharedTB) Cleanup(f func()) { s.owner.Cleanup(f) }
-func (s sharedTB) TempDir() string  { return s.owner.TempDir() }
