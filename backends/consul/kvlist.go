@@ -33,7 +33,12 @@ type blocking struct {
 // as from the api client.
 func (c *Client) list(ctx context.Context, p string, b blocking, add func([]entry)) (uint64, error) {
 	ac := c.apiConfig
-	q := url.Values{"recurse": {""}}
+	// consistent: the leader confirms it still leads and has applied everything committed
+	// before it answers. In the default mode a leader elected after the whole cluster
+	// restarted answers from the state of its last snapshot until it has replayed its log, so
+	// a file could go back to old content (seen with three servers killed and restarted);
+	// such a leader refuses consistent reads (500, retried) until it has caught up.
+	q := url.Values{"recurse": {""}, "consistent": {""}}
 	if ac.Datacenter != "" {
 		q.Set("dc", ac.Datacenter)
 	}
