@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // benchResource is a 1,000-line template over 1,000 keys.
@@ -63,5 +66,30 @@ func BenchmarkApplyChangedOneKey(b *testing.B) {
 		if res, err := r.Apply(context.Background(), kv, o); err != nil || !res.Written {
 			b.Fatal(res, err)
 		}
+	}
+}
+
+// BenchmarkCommand runs a check_cmd the way it starts now (directly: plain words) and
+// through /bin/sh -c, as every command did before.
+func BenchmarkCommand(b *testing.B) {
+	f := filepath.Join(b.TempDir(), "stage")
+	if err := os.WriteFile(f, []byte("v=1\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := "grep -q v= " + f
+	if _, ok := directArgs(cmd); !ok {
+		b.Fatalf("%q does not start directly", cmd)
+	}
+	for _, bc := range []struct {
+		name string
+		run  func(context.Context, string, time.Duration) ([]byte, error)
+	}{{"direct", runCommand}, {"shell", runShell}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if out, err := bc.run(context.Background(), cmd, time.Minute); err != nil {
+					b.Fatalf("%v: %s", err, out)
+				}
+			}
+		})
 	}
 }

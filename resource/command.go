@@ -43,17 +43,41 @@ func expandCommand(cmd, src, dest string) (string, error) {
 	return b.String(), nil
 }
 
-// runCommand runs cmd with /bin/sh -c in a process group of its own. When timeout passes or
-// ctx is done, the whole group gets SIGTERM and, killGrace later, SIGKILL. It returns the
-// command's combined output (the tail, capped) and an error wrapping ErrTimeout on a timeout.
+// runCommand runs cmd in a process group of its own: directly when directArgs says that
+// /bin/sh would only split it into words, with /bin/sh -c otherwise (and when starting it
+// directly fails: the shell then says "not found" with status 127, or runs a script that has
+// no #! line, as before). When timeout passes or ctx is done, the whole group gets SIGTERM
+// and, killGrace later, SIGKILL. It returns the command's combined output (the tail, capped)
+// and an error wrapping ErrTimeout on a timeout.
 func runCommand(ctx context.Context, cmd string, timeout time.Duration) ([]byte, error) {
-	c := exec.Command("/bin/sh", "-c", cmd)
+	if argv, ok := directArgs(cmd); ok {
+		if out, started, err := run(ctx, argv, true, timeout); started {
+			return out, err
+		}
+	}
+	return runShell(ctx, cmd, timeout)
+}
+
+// runShell runs cmd with /bin/sh -c.
+func runShell(ctx context.Context, cmd string, timeout time.Duration) ([]byte, error) {
+	out, _, err := run(ctx, []string{"/bin/sh", "-c", cmd}, false, timeout)
+	return out, err
+}
+
+// run starts argv and waits for it as runCommand describes; direct says that argv is what
+// the shell would have started, and gets the shell's environment and exit status. started is
+// false when argv could not be started, with the reason in err.
+func run(ctx context.Context, argv []string, direct bool, timeout time.Duration) (_ []byte, started bool, _ error) {
+	c := exec.Command(argv[0], argv[1:]...)
+	if direct {
+		c.Env = shellEnv()
+	}
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &tailBuffer{max: maxOutput}
 	c.Stdout, c.Stderr = out, out
 	c.WaitDelay = pipeGrace
 	if err := c.Start(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	pgid := c.Process.Pid
 	done := make(chan error, 1)
@@ -71,7 +95,10 @@ func runCommand(ctx context.Context, cmd string, timeout time.Duration) ([]byte,
 		if errors.Is(err, exec.ErrWaitDelay) {
 			err = nil // exited 0; a background child kept the output open
 		}
-		return out.Bytes(), err
+		if direct {
+			err = signalStatus(err)
+		}
+		return out.Bytes(), true, err
 	case <-timer:
 		reason = fmt.Errorf("%w after %v", ErrTimeout, timeout)
 	case <-ctx.Done():
@@ -96,8 +123,30 @@ func runCommand(ctx context.Context, cmd string, timeout time.Duration) ([]byte,
 	if left := killGroup(pgid, killWait); len(left) > 0 {
 		reason = fmt.Errorf("%w; processes %v of its group still running", reason, left)
 	}
-	return out.Bytes(), reason
+	return out.Bytes(), true, reason
 }
+
+// signalStatus gives a command started directly that a signal killed the status /bin/sh -c
+// reports for it, 128 + the signal's number: "exit status 143 (signal: terminated)".
+func signalStatus(err error) error {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return err
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return &signaledError{status: 128 + int(ws.Signal()), err: err}
+	}
+	return err
+}
+
+// signaledError is the error of a command started directly that a signal killed.
+type signaledError struct {
+	status int // what /bin/sh -c would have exited with
+	err    error
+}
+
+func (e *signaledError) Error() string { return fmt.Sprintf("exit status %d (%v)", e.status, e.err) }
+func (e *signaledError) Unwrap() error { return e.err }
 
 // killWait bounds how long a killed command's group may take to be gone; zombieWait how long
 // its zombies may take to be collected by their parent.

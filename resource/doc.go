@@ -12,8 +12,11 @@
 //
 // A render, check or backend failure never touches the destination. Commands are text/templates
 // over {{.src}} and {{.dest}} ({{.src}} is the stage file for check_cmd and the destination for
-// reload_cmd, which runs after the rename), run by /bin/sh -c in their own process group; a
-// timeout (or a cancelled context) sends SIGTERM to the whole group and SIGKILL shortly after.
+// reload_cmd, which runs after the rename), run in their own process group: started directly
+// when the expanded command is plain words and simple quoting that the shell would only split
+// (see directArgs for the exact rule; the same arguments, PATH lookup, environment and exit
+// status), by /bin/sh -c otherwise; a timeout (or a cancelled context) sends SIGTERM to the
+// whole group and SIGKILL shortly after.
 // A rename refused with EBUSY or EXDEV (a bind-mounted file) is replaced by writing in place.
 //
 // Mode: a resource's mode wins; unset, the existing file's mode is kept, else 0644. Owner: uid

@@ -13,7 +13,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == "argv" { // the command table's helper program
+		os.Exit(argvMain(os.Args[1:]))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // fixture is a confdir in a temp folder, with an output folder for destinations.
 type fixture struct {
