@@ -52,8 +52,8 @@ func TestBurstCollapses(t *testing.T) {
 }
 
 // Without a wait, a burst of 1,000 changes over one second is held to one render per
-// DefaultMinInterval (at most ~6), ends with the final value, and a change after a quiet spell
-// renders at once.
+// DefaultMinInterval (at most ~6), has the final value rendered BurstQuiet after its last
+// change, and a change after a quiet spell renders at once.
 func TestBurstWithoutWaitIsThrottled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newMem()
@@ -67,6 +67,11 @@ func TestBurstWithoutWaitIsThrottled(t *testing.T) {
 		for i := range 1000 {
 			b.set("/app/n", strconv.Itoa(i))
 			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(BurstQuiet - time.Millisecond) // fake time: BurstQuiet after the last change
+		synctest.Wait()
+		if got := rc.value("burst", "/app/n"); got != "999" {
+			t.Fatalf("%v after the last change: value %q, want 999", BurstQuiet, got)
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()
@@ -84,6 +89,52 @@ func TestBurstWithoutWaitIsThrottled(t *testing.T) {
 		synctest.Wait()
 		if rc.n("burst") != before+1 || rc.value("burst", "/app/n") != "lone" {
 			t.Fatalf("a lone change after a quiet spell did not render at once")
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A burst shorter than two DefaultMinIntervals, after a quiet spell, costs at most 3 renders:
+// its first change at once, one when the interval has passed, and its last change once the
+// store has been quiet for BurstQuiet (not when the next interval ends).
+func TestShortBurstEndsPromptly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newMem()
+		b.kv["/app/n"] = "start"
+		rc := newRecorder()
+		r := testRunner(t, Config{Resources: []*resource.Resource{res("burst", "/app")}, Backend: b, Watch: true}, rc)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		synctest.Wait()
+		time.Sleep(time.Second) // a quiet spell after the first render
+		for _, n := range []int{1, 50, 300} {
+			before := rc.n("burst")
+			start := time.Now()
+			for i := range n {
+				b.set("/app/n", strconv.Itoa(i))
+				time.Sleep(time.Millisecond)
+			}
+			last := time.Since(start) - time.Millisecond
+			synctest.Wait()
+			if n == 1 && rc.n("burst") != before+1 {
+				t.Fatalf("a lone change after a quiet spell did not render at once")
+			}
+			time.Sleep(BurstQuiet - time.Millisecond)
+			synctest.Wait()
+			want := strconv.Itoa(n - 1)
+			if got := rc.value("burst", "/app/n"); got != want {
+				t.Fatalf("burst of %d: %v after the last change the value is %q, want %q", n, BurstQuiet, got, want)
+			}
+			time.Sleep(time.Second)
+			synctest.Wait()
+			if renders := rc.n("burst") - before; renders < 1 || renders > 3 {
+				t.Fatalf("burst of %d changes over %v: %d renders, want 1..3", n, last, renders)
+			}
+			t.Logf("burst of %d changes over %v: %d renders", n, last, rc.n("burst")-before)
 		}
 		cancel()
 		if err := <-done; err != nil {

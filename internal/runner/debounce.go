@@ -22,23 +22,26 @@ func newDebouncer(w resource.Wait) debouncer {
 }
 
 // wait is called after a first change was seen. It absorbs further changes from more until
-// the window closes, then returns true; it returns false if ctx ends first.
-func (d debouncer) wait(ctx context.Context, more <-chan struct{}) bool {
-	if d.min <= 0 {
-		return ctx.Err() == nil
-	}
+// the window closes, then returns true and when the last change came; it returns false if
+// ctx ends first.
+func (d debouncer) wait(ctx context.Context, more <-chan struct{}) (time.Time, bool) {
 	first := time.Now()
+	if d.min <= 0 {
+		return first, ctx.Err() == nil
+	}
+	latest := first
 	limit := first.Add(d.max)
 	t := time.NewTimer(d.min)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return false
+			return latest, false
 		case <-t.C:
-			return true
+			return latest, true
 		case <-more:
-			next := time.Now().Add(d.min)
+			latest = time.Now()
+			next := latest.Add(d.min)
 			if next.After(limit) {
 				next = limit
 			}
@@ -47,23 +50,84 @@ func (d debouncer) wait(ctx context.Context, more <-chan struct{}) bool {
 	}
 }
 
-// throttle holds a change-triggered sync until at least every has passed since the last sync
-// started, absorbing further changes from more meanwhile (they are covered by the sync that
-// follows). A change after a quiet spell passes at once. It returns false if ctx ends first.
-func throttle(ctx context.Context, last time.Time, every time.Duration, more <-chan struct{}) bool {
-	wait := every - time.Since(last)
-	if every <= 0 || last.IsZero() || wait <= 0 {
+// BurstQuiet is how long no change must have come for the throttle to let a held sync
+// through before its period is over: the last change of a burst reaches the file about this
+// long after it was made, not up to a whole MinInterval later.
+const BurstQuiet = 25 * time.Millisecond
+
+// throttle spaces the change-triggered syncs of one resource, so that a burst of changes
+// costs a few syncs, not one per change, while its final state still reaches the file soon
+// after the burst ends:
+//
+//   - a change after a quiet spell (no sync started for every) syncs at once;
+//   - any other change waits until every has passed since the last sync started, or until no
+//     change came for quiet (the burst is over), whichever is first; changes meanwhile are
+//     absorbed, covered by the sync that follows;
+//   - two syncs let through early by the quiet are at least every apart, so that a trickle of
+//     changes a little slower than quiet syncs at most twice per every, not once per change.
+//
+// A continuous burst (changes less than quiet apart) therefore syncs at its first change,
+// once per every while it lasts, and once quiet after its last change.
+type throttle struct {
+	every, quiet time.Duration
+	last         time.Time // when the last sync started
+	early        time.Time // when the last sync let through by the quiet started
+	wasEarly     bool      // the sync hold let through last was early
+}
+
+// hold is called with a change pending, the latest seen at changed. It returns true when the
+// sync may start, false if ctx ends first.
+func (t *throttle) hold(ctx context.Context, changed time.Time, more <-chan struct{}) bool {
+	t.wasEarly = false
+	wait := t.every - time.Since(t.last)
+	if t.every <= 0 || t.last.IsZero() || wait <= 0 {
 		return ctx.Err() == nil
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	var (
+		q     *time.Timer
+		quiet <-chan time.Time // nil: no early sync
+	)
+	if t.quiet > 0 {
+		q = time.NewTimer(t.quietUntil(changed))
+		defer q.Stop()
+		quiet = q.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return false
-		case <-t.C:
+		case <-deadline.C:
+			return true
+		case <-quiet:
+			t.wasEarly = true
 			return true
 		case <-more:
+			if q != nil {
+				q.Reset(t.quietUntil(time.Now()))
+			}
 		}
+	}
+}
+
+// quietUntil is how long from now an early sync may start, the latest change having come at
+// changed.
+func (t *throttle) quietUntil(changed time.Time) time.Duration {
+	at := changed.Add(t.quiet)
+	if !t.early.IsZero() {
+		if next := t.early.Add(t.every); next.After(at) {
+			at = next
+		}
+	}
+	return time.Until(at)
+}
+
+// started records that a sync started at now (whatever triggered it).
+func (t *throttle) started(now time.Time) {
+	t.last = now
+	if t.wasEarly {
+		t.early = now
+		t.wasEarly = false
 	}
 }

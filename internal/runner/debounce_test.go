@@ -24,13 +24,28 @@ func waitAfter(t *testing.T, d debouncer, offsets ...time.Duration) time.Duratio
 			}
 		}()
 		start := time.Now()
-		if !d.wait(context.Background(), more) {
+		last, ok := d.wait(context.Background(), more)
+		if !ok {
 			t.Fatal("wait returned false")
 		}
 		took = time.Since(start)
+		if want := start.Add(offsets0(offsets, took)); !last.Equal(want) {
+			t.Errorf("last change at %v, want %v", last.Sub(start), want.Sub(start))
+		}
 		synctest.Wait()
 	})
 	return took
+}
+
+// offsets0 is the offset of the last signal absorbed by a wait that took took (0: none).
+func offsets0(offsets []time.Duration, took time.Duration) time.Duration {
+	var last time.Duration
+	for _, o := range offsets {
+		if o < took {
+			last = o
+		}
+	}
+	return last
 }
 
 func TestDebounceZeroIsImmediate(t *testing.T) {
@@ -73,43 +88,141 @@ func TestDebounceStopsWithContext(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(10*time.Millisecond, cancel)
 		d := newDebouncer(resource.Wait{Min: time.Second, Max: time.Minute})
-		if d.wait(ctx, make(chan struct{})) {
+		if _, ok := d.wait(ctx, make(chan struct{})); ok {
 			t.Fatal("wait returned true after cancel")
 		}
 	})
 }
 
-func TestThrottle(t *testing.T) {
+// holdAfter runs th.hold with the previous sync started prev before the call, the pending
+// change seen at the call, and further changes at the given offsets; it returns how long the
+// hold took and whether it let the sync through early.
+func holdAfter(t *testing.T, th throttle, prev time.Duration, offsets ...time.Duration) (took time.Duration, early bool) {
+	t.Helper()
 	synctest.Test(t, func(t *testing.T) {
-		ctx := context.Background()
 		more := make(chan struct{}, 1)
-		every := 200 * time.Millisecond
 		start := time.Now()
-		if !throttle(ctx, time.Time{}, every, more) || time.Since(start) != 0 {
-			t.Fatal("first sync was held")
+		if prev >= 0 {
+			th.last = start.Add(-prev)
 		}
-		if !throttle(ctx, start.Add(-time.Second), every, more) || time.Since(start) != 0 {
-			t.Fatal("a sync after a quiet spell was held")
+		stop := make(chan struct{})
+		go func() {
+			for _, o := range offsets {
+				select {
+				case <-stop:
+					return
+				case <-time.After(o - time.Since(start)):
+				}
+				select { // as a watch signals: without blocking
+				case more <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		if !th.hold(context.Background(), start, more) {
+			t.Fatal("hold returned false")
 		}
-		last := time.Now()
-		time.Sleep(50 * time.Millisecond)
-		more <- struct{}{} // absorbed while held
-		if !throttle(ctx, last, every, more) {
-			t.Fatal("throttle returned false")
+		close(stop)
+		took, early = time.Since(start), th.wasEarly
+		synctest.Wait()
+	})
+	return took, early
+}
+
+// every1ms returns offsets 1ms apart up to d.
+func every1ms(d time.Duration) []time.Duration {
+	var o []time.Duration
+	for x := time.Millisecond; x <= d; x += time.Millisecond {
+		o = append(o, x)
+	}
+	return o
+}
+
+func TestThrottle(t *testing.T) {
+	const every, quiet = 200 * time.Millisecond, 25 * time.Millisecond
+	th := throttle{every: every, quiet: quiet}
+	for _, tc := range []struct {
+		what      string
+		prev      time.Duration // since the previous sync started; -1: none yet
+		offsets   []time.Duration
+		want      time.Duration
+		wantEarly bool
+	}{
+		{"first sync", -1, nil, 0, false},
+		{"after a quiet spell", time.Second, nil, 0, false},
+		{"exactly every after the last", every, nil, 0, false},
+		{"a lone change soon after a sync: quiet", 50 * time.Millisecond, nil, quiet, true},
+		{"a burst ending: quiet after its last change", 10 * time.Millisecond, every1ms(100 * time.Millisecond), 125 * time.Millisecond, true},
+		{"a continuous burst: every after the last sync", 10 * time.Millisecond, every1ms(time.Second), every - 10*time.Millisecond, false},
+		{"the period ends before the quiet", 180 * time.Millisecond, []time.Duration{10 * time.Millisecond}, 20 * time.Millisecond, false},
+	} {
+		got, early := holdAfter(t, th, tc.prev, tc.offsets...)
+		if got != tc.want || early != tc.wantEarly {
+			t.Errorf("%s: held %v (early %v), want %v (early %v)", tc.what, got, early, tc.want, tc.wantEarly)
 		}
-		if got := time.Since(last); got != every {
-			t.Fatalf("held until %v after the last sync, want %v", got, every)
-		}
-		if len(more) != 0 {
-			t.Fatal("change during the hold was not absorbed")
-		}
-		if !throttle(ctx, time.Now(), -1, more) {
-			t.Fatal("a negative interval must not hold")
-		}
-		cctx, cancel := context.WithCancel(ctx)
+	}
+	// No quiet: the old throttle, holding out the whole period.
+	if got, _ := holdAfter(t, throttle{every: every}, 50*time.Millisecond); got != every-50*time.Millisecond {
+		t.Errorf("without quiet: held %v, want %v", got, every-50*time.Millisecond)
+	}
+	if got, _ := holdAfter(t, throttle{every: -1, quiet: quiet}, 0); got != 0 {
+		t.Errorf("a negative interval held %v", got)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if throttle(cctx, time.Now(), every, more) {
-			t.Fatal("throttle returned true after cancel")
+		th := throttle{every: every, quiet: quiet, last: time.Now()}
+		if th.hold(ctx, time.Now(), make(chan struct{})) {
+			t.Fatal("hold returned true after cancel")
+		}
+	})
+}
+
+// TestThrottleEarlySyncsSpaced: syncs let through early by the quiet are every apart, so a
+// trickle of changes a little slower than quiet syncs at most twice per every; the changes
+// meanwhile are absorbed, and the last one still syncs.
+func TestThrottleEarlySyncsSpaced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const every, quiet, gap = 200 * time.Millisecond, 25 * time.Millisecond, 30 * time.Millisecond
+		th := throttle{every: every, quiet: quiet}
+		more := make(chan struct{}, 1)
+		start := time.Now()
+		const changes = 100 // 3s of a change every 30ms
+		go func() {
+			for i := 1; i <= changes; i++ {
+				time.Sleep(time.Until(start.Add(time.Duration(i) * gap)))
+				select {
+				case more <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		var syncs []time.Duration
+		th.started(start) // the first change synced at once
+		for {
+			select {
+			case <-more:
+			case <-time.After(time.Second):
+				// quiet for good
+				if last := start.Add(changes * gap); th.last.Before(last) {
+					t.Fatalf("the last change (at %v) was not synced; last sync at %v", last.Sub(start), th.last.Sub(start))
+				}
+				if n, most := len(syncs), 2*int(changes*gap/every)+2; n > most {
+					t.Fatalf("%d syncs over %v of changes %v apart, want at most %d: %v", n, changes*gap, gap, most, syncs)
+				}
+				t.Logf("%d changes %v apart: %d syncs %v", changes, gap, len(syncs), syncs)
+				return
+			}
+			changed := time.Now()
+			if !th.hold(context.Background(), changed, more) {
+				t.Fatal("hold returned false")
+			}
+			now := time.Now()
+			syncs = append(syncs, now.Sub(start))
+			if th.wasEarly && !th.early.IsZero() && now.Sub(th.early) < every {
+				t.Fatalf("early syncs %v apart", now.Sub(th.early))
+			}
+			th.started(now)
 		}
 	})
 }

@@ -59,10 +59,11 @@ type Config struct {
 	// waits for data). The consul-template front end uses it to stop after -once and on a
 	// fatal template error.
 	OnSync func(res *resource.Resource, err error)
-	// MinInterval is the least time between two change-triggered syncs of one resource, so
-	// that a burst of changes without a `wait` costs a few reloads, not one per change. A
-	// change after a quiet spell still syncs at once. 0 means DefaultMinInterval; negative
-	// means no limit.
+	// MinInterval is the least time between two change-triggered syncs of one resource while
+	// changes keep coming, so that a burst of changes without a `wait` costs a few reloads,
+	// not one per change. A change after a quiet spell still syncs at once, and a burst's
+	// last change syncs once no change came for BurstQuiet, without waiting out the interval
+	// (see throttle). 0 means DefaultMinInterval; negative means no limit.
 	MinInterval time.Duration
 }
 
@@ -95,6 +96,7 @@ type Runner struct {
 
 	retryBase, retryMax time.Duration
 	minInterval         time.Duration
+	burstQuiet          time.Duration
 	pollInterval        time.Duration
 	stopGrace           time.Duration
 	reloadTimeout       time.Duration
@@ -143,6 +145,7 @@ func New(cfg Config) (*Runner, error) {
 		retryBase:     500 * time.Millisecond,
 		retryMax:      30 * time.Second,
 		minInterval:   minInterval(cfg.MinInterval),
+		burstQuiet:    BurstQuiet,
 		pollInterval:  DefaultPollInterval,
 		stopGrace:     StopGrace,
 		reloadTimeout: ReloadTimeout,

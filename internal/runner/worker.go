@@ -44,7 +44,7 @@ func (r *Runner) loop(ctx context.Context, w *worker) {
 		failures int
 		retry    *time.Timer
 		retryC   <-chan time.Time
-		last     time.Time // when the last sync started
+		th       = throttle{every: r.minInterval, quiet: r.burstQuiet}
 	)
 	defer func() {
 		if retry != nil {
@@ -58,10 +58,8 @@ func (r *Runner) loop(ctx context.Context, w *worker) {
 		case <-w.kick:
 		case <-retryC:
 		case <-w.dirty:
-			if !newDebouncer(w.res.Load().Wait).wait(ctx, w.dirty) {
-				return
-			}
-			if !throttle(ctx, last, r.minInterval, w.dirty) {
+			changed, ok := newDebouncer(w.res.Load().Wait).wait(ctx, w.dirty)
+			if !ok || !th.hold(ctx, changed, w.dirty) {
 				return
 			}
 		}
@@ -76,7 +74,7 @@ func (r *Runner) loop(ctx context.Context, w *worker) {
 			r.release()
 			return
 		}
-		last = time.Now()
+		th.started(time.Now())
 		res := w.res.Load()
 		_, err := r.syncOne(ctx, res)
 		r.release()
