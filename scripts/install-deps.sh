@@ -10,6 +10,7 @@ command -v haproxy >/dev/null || need+=(haproxy)
 command -v nginx >/dev/null || need+=(nginx)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 [[ -x /usr/sbin/dnsmasq ]] || need+=(dnsmasq-base) # a real DNS server for the SRV tests
+command -v dockerd >/dev/null || need+=(docker.io) # the registrator tests' private engine
 if ((${#need[@]})); then
   sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
   export DEBIAN_FRONTEND=noninteractive

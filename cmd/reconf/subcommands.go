@@ -4,12 +4,14 @@ import (
 	"io"
 
 	"github.com/reconf/reconf/internal/register"
+	"github.com/reconf/reconf/internal/registrator"
 )
 
 // subcommand runs a subcommand if args (without the program name) start with one, and
 // reports whether it did, with the exit code:
 //
 //	reconf register|deregister [flags]   package internal/register
+//	reconf registrator [flags] URI       package internal/registrator
 //	reconf man | reconf completion bash  the man page and completion (man.go)
 func subcommand(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 	if len(args) == 0 {
@@ -18,6 +20,8 @@ func subcommand(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 	switch args[0] {
 	case "register", "deregister":
 		return register.Main(args), true
+	case "registrator":
+		return registrator.Main(args), true
 	case "man", "completion":
 		return docSubcommand(args, stdout, stderr), true
 	}
