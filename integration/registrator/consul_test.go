@@ -159,11 +159,15 @@ func TestConsul(t *testing.T) {
 		}
 
 		// Lifecycle: stop, start, kill, rm.
+		stopped := time.Now()
 		w.stop(t, multi)
 		c.has(t, wait, w.id("pre", "8080"), w.id("prec", "8080"), w.id("ign-port", "8080"), "custom-id")
+		t.Logf("measured: docker stop → deregistered in %v", time.Since(stopped).Round(time.Millisecond))
+		started := time.Now()
 		w.start(t, multi)
 		c.has(t, wait, w.id("pre", "8080"), w.id("multi", "8080"), w.id("multi", "9090"), w.id("multi", "5353")+":udp",
 			w.id("prec", "8080"), w.id("ign-port", "8080"), "custom-id")
+		t.Logf("measured: docker start → 3 services registered in %v", time.Since(started).Round(time.Millisecond))
 		w.kill(t, multi)
 		w.rm(t, pre)
 		c.has(t, wait, w.id("prec", "8080"), w.id("ign-port", "8080"), "custom-id")
@@ -270,10 +274,17 @@ func TestConsul(t *testing.T) {
 		p := w.registrator(t, "-heal", "1s", c.uri())
 		c.has(t, wait, w.id("s1", "8080"))
 		c.srv.Stop(t)
-		w.run(t, ctr{name: "s2", publish: []string{"8080/tcp"}}) // registered while Consul is down
-		time.Sleep(0)                                            // the event reaches reconf while Consul is away; nothing to wait for
-		c.srv.Start(t)                                           // a -dev agent comes back empty
+		w.run(t, ctr{name: "s2", publish: []string{"8080/tcp"}}) // started while Consul is down
+		eventually(t, wait, func() string {
+			if !strings.Contains(p.out.String(), "register failed") {
+				return "reconf has not tried to register s2 yet"
+			}
+			return ""
+		})
+		c.srv.Start(t) // a -dev agent comes back empty
+		back := time.Now()
 		c.has(t, 15*time.Second, w.id("s1", "8080"), w.id("s2", "8080"))
+		t.Logf("measured: Consul back (empty) → restored in %v (-heal 1s)", time.Since(back).Round(time.Millisecond))
 		if !strings.Contains(p.out.String(), "store") {
 			t.Errorf("no word about the store in the log")
 		}
@@ -294,8 +305,10 @@ func TestConsul(t *testing.T) {
 			return ""
 		})
 		w.d.Start(t)
+		back := time.Now()
 		// "once" did not survive the engine's restart; "always" came back.
 		c.has(t, 30*time.Second, w.id("always", "8080"))
+		t.Logf("measured: dockerd answers again → re-synced in %v", time.Since(back).Round(time.Millisecond))
 		w.run(t, ctr{name: "after", publish: []string{"8080/tcp"}}) // events flow again
 		c.has(t, wait, w.id("always", "8080"), w.id("after", "8080"))
 	})

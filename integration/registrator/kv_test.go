@@ -172,6 +172,8 @@ func TestKV(t *testing.T) {
 			return ""
 		})
 		// Deleted behind reconf's back: restored. Lease revoked: registered again.
+		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		if _, err := cli.Delete(ctx, k2); err != nil {
 			t.Fatal(err)
 		}
@@ -192,6 +194,15 @@ func TestKV(t *testing.T) {
 		has(t, s, wait, k1)
 		w.stop(t, id1)
 		has(t, s, wait)
+
+		// SERVICE_CHECK_* on a store without a catalog: reconf runs the check and keeps the
+		// key only while it passes, as Consul's health API would list the instance.
+		w.run(t, ctr{name: "ok", publish: []string{"8080/tcp"}, env: []string{"SERVICE_CHECK_HTTP=/", "SERVICE_CHECK_INTERVAL=500ms"}})
+		w.run(t, ctr{name: "dead", publish: []string{"9090/tcp"}, env: []string{"SERVICE_CHECK_HTTP=/", "SERVICE_CHECK_INTERVAL=500ms"}})
+		w.run(t, ctr{name: "sick", publish: []string{"8080/tcp"}, env: []string{"SERVICE_CHECK_HTTP=/", "SERVICE_CHECK_INTERVAL=500ms", "UNHEALTHY_AFTER=4s"}})
+		kOK, kSick := "/services/web/"+w.id("ok", "8080"), "/services/web/"+w.id("sick", "8080")
+		has(t, s, wait, kOK, kSick) // "dead" answers nothing on 9090: never listed
+		has(t, s, wait, kOK)        // "sick" starts failing: hidden, while its container runs
 	})
 
 	sub("redis", func(t *testing.T) {

@@ -26,13 +26,20 @@ type bridge struct {
 	// pendingDel: services whose deregistration the store did not take, by ID; retried.
 	pendingDel map[string]*Service
 	storeDown  bool // the last store request failed (logged once)
+	// checks runs SERVICE_CHECK_* on stores without a catalog; nil on Consul.
+	checks *checkers
 }
 
 // entry is one service and whether the store is known to hold it.
 type entry struct {
 	svc        *Service
 	registered bool
+	checked    bool // reconf runs its check (stores without a catalog)
+	healthy    bool // its check passes
 }
+
+// wanted says whether the store should hold the service.
+func (e *entry) wanted() bool { return !e.checked || e.healthy }
 
 func newBridge(cfg Config, docker *client.Client, reg Registry, log *slog.Logger) *bridge {
 	b := &bridge{
@@ -88,11 +95,17 @@ func (b *bridge) storeErr(err error, msg string, args ...any) {
 }
 
 func (b *bridge) register(ctx context.Context, e *entry) bool {
+	if !e.wanted() {
+		return false
+	}
 	sctx, cancel := b.storeCtx(ctx)
 	err := b.reg.Register(sctx, e.svc)
 	cancel()
 	b.storeErr(err, "register failed (kept, retried when the store answers)", "service", e.svc.ID)
 	e.registered = err == nil
+	if err == nil {
+		delete(b.pendingDel, e.svc.ID)
+	}
 	return err == nil
 }
 
@@ -124,6 +137,13 @@ func (b *bridge) add(ctx context.Context, id string, quiet bool) {
 		delete(b.pendingDel, s.ID)
 		e := &entry{svc: s}
 		entries = append(entries, e)
+		if b.checks != nil {
+			if check, interval, timeout, ok := kvCheck(s); ok {
+				e.checked = true
+				e.healthy = s.Meta["check_initial_status"] == "passing"
+				b.checks.start(s.ID, check, interval, timeout)
+			}
+		}
 		if b.register(ctx, e) {
 			b.log.Info("added", "container", short(id), "service", s.ID, "name", s.Name, "address", s.Address, "port", s.Port)
 		}
@@ -141,6 +161,11 @@ func (b *bridge) remove(ctx context.Context, id string, always bool) {
 		return
 	}
 	delete(b.services, id)
+	if b.checks != nil {
+		for _, e := range entries {
+			b.checks.stop(e.svc.ID)
+		}
+	}
 	if !always && !b.shouldRemove(ctx, id) {
 		for _, e := range entries {
 			sctx, cancel := b.storeCtx(ctx)
@@ -344,6 +369,9 @@ func (b *bridge) heal(ctx context.Context) {
 		have[[2]string{s.Name, s.ID}] = true
 	}
 	for _, e := range b.all() {
+		if !e.wanted() {
+			continue
+		}
 		if have[[2]string{e.svc.Name, e.svc.ID}] {
 			e.registered = true
 			continue
@@ -361,4 +389,28 @@ func (b *bridge) heal(ctx context.Context) {
 		}
 	}
 	b.retryDeregistrations(ctx)
+}
+
+// health applies a check result: a passing check (re)registers the instance, a failing one
+// removes its key until the check passes again.
+func (b *bridge) health(ctx context.Context, h health) {
+	for _, e := range b.all() {
+		if e.svc.ID != h.id || !e.checked {
+			continue
+		}
+		switch {
+		case h.err == nil && !e.healthy:
+			e.healthy = true
+			if b.register(ctx, e) {
+				b.log.Info("check passes; registered", "service", e.svc.ID)
+			}
+		case h.err != nil && e.healthy:
+			e.healthy = false
+			b.log.Warn("check failed; instance hidden until it passes", "service", e.svc.ID, "err", h.err)
+			if e.registered {
+				b.deregister(ctx, e.svc)
+				e.registered = false
+			}
+		}
+	}
 }

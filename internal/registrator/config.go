@@ -37,6 +37,8 @@ type Config struct {
 	// Heal is how often reconf checks that the store still holds every service it registered
 	// and restores what is missing (reconf's own; 0 turns it off).
 	Heal time.Duration
+	// KVChecks runs SERVICE_CHECK_HTTP/_HTTPS/_TCP on etcd, ZooKeeper and Redis (reconf's own).
+	KVChecks bool
 	// Timeout bounds one store request.
 	Timeout  time.Duration
 	Hostname string
@@ -76,6 +78,7 @@ func Parse(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.RetryAttempts, "retry-attempts", 0, "max retry attempts to reach the backend at start (-1: forever)")
 	fs.IntVar(&retryInterval, "retry-interval", 2000, "interval (milliseconds) between retry attempts")
 	fs.DurationVar(&c.Heal, "heal", 10*time.Second, "reconf: how often to check that the store still holds what was registered and restore what it lost (0: never)")
+	fs.BoolVar(&c.KVChecks, "kv-checks", true, "reconf: on etcd, zookeeper and redis run SERVICE_CHECK_HTTP/_HTTPS/_TCP and keep an instance only while its check passes")
 	fs.DurationVar(&c.Timeout, "store-timeout", 3*time.Second, "reconf: bound on one store request")
 	fs.StringVar(&logLevel, "log-level", "info", "reconf: debug, info, warn, error")
 	if len(args) > 0 && args[0] == "registrator" {

@@ -38,6 +38,11 @@ func Run(ctx context.Context, cfg Config, docker *client.Client, log *slog.Logge
 		return fmt.Errorf("docker: %w", err)
 	}
 	b := newBridge(cfg, docker, reg, log)
+	if cfg.URI.Scheme != "consul" && cfg.KVChecks { // Consul runs the checks itself
+		cctx, cancel := context.WithCancel(ctx)
+		b.checks = newCheckers(cctx)
+		defer func() { cancel(); b.checks.wait() }()
+	}
 	return loop(ctx, b, docker, reg, log)
 }
 
@@ -83,6 +88,10 @@ func loop(ctx context.Context, b *bridge, docker *client.Client, reg Registry, l
 	defer stopRefresh()
 	heal, stopHeal := ticker(b.cfg.Heal)
 	defer stopHeal()
+	var checked <-chan health
+	if b.checks != nil {
+		checked = b.checks.out
+	}
 	var lost <-chan struct{}
 	if l, ok := reg.(interface{ Lost() <-chan struct{} }); ok {
 		lost = l.Lost()
@@ -163,6 +172,8 @@ func loop(ctx context.Context, b *bridge, docker *client.Client, reg Registry, l
 			b.refresh(ctx)
 		case <-heal:
 			b.heal(ctx)
+		case h := <-checked:
+			b.health(ctx, h)
 		case <-lost:
 			log.Warn("the store started a new session; registering again")
 			b.heal(ctx)

@@ -396,7 +396,8 @@ var (
 // (e.g. "team/web:v1") into this engine with the given EXPOSE ports ("8080/tcp", "53/udp")
 // and returns ref. The server (internal/testservers/webserver) answers "<hostname>\n" on
 // every TCP port in $PORTS (default 8080) and echoes on every UDP port in $UDP_PORTS; with
-// $EXIT_AFTER set it exits after that duration with $EXIT_CODE.
+// $EXIT_AFTER set it exits after that duration with $EXIT_CODE; with $UNHEALTHY_AFTER it
+// answers 503 from then on.
 func (d *Docker) WebImage(t testing.TB, ref string, expose ...string) string {
 	t.Helper()
 	webOnce.Do(func() {

@@ -2,7 +2,7 @@
 // (testservers.Docker.WebImage): a static binary with no dependencies. It answers
 // "<hostname>\n" over HTTP on every TCP port listed in $PORTS (default 8080), echoes datagrams
 // on every UDP port in $UDP_PORTS, and with $EXIT_AFTER (a Go duration) exits after that long
-// with status $EXIT_CODE.
+// with status $EXIT_CODE. With $UNHEALTHY_AFTER it answers 503 from then on.
 package main
 
 import (
@@ -21,7 +21,15 @@ func main() {
 	if ports == "" {
 		ports = "8080"
 	}
-	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, host) })
+	start := time.Now()
+	unhealthy, _ := time.ParseDuration(os.Getenv("UNHEALTHY_AFTER"))
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if unhealthy > 0 && time.Since(start) > unhealthy {
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, host)
+	})
 	for _, p := range strings.Split(ports, ",") {
 		go func() {
 			srv := &http.Server{Addr: ":" + p, Handler: h, ReadHeaderTimeout: 5 * time.Second}
