@@ -63,24 +63,44 @@ const BurstQuiet = 25 * time.Millisecond
 //   - any other change waits until every has passed since the last sync started, or until no
 //     change came for quiet (the burst is over), whichever is first; changes meanwhile are
 //     absorbed, covered by the sync that follows;
+//   - the quiet is longer when changes come further apart: a quarter more than the latest gap
+//     between two changes seen while holding (when shorter than every). A store whose watch signals a burst at
+//     a steady pace (Consul's blocking queries start MinQueryGap = 50ms apart) is busy, not
+//     quiet, between two signals;
 //   - two syncs let through early by the quiet are at least every apart, so that a trickle of
-//     changes a little slower than quiet syncs at most twice per every, not once per change.
+//     changes a little slower than the quiet syncs at most twice per every, not once per
+//     change.
 //
 // A continuous burst (changes less than quiet apart) therefore syncs at its first change,
 // once per every while it lasts, and once quiet after its last change.
 type throttle struct {
 	every, quiet time.Duration
-	last         time.Time // when the last sync started
-	early        time.Time // when the last sync let through by the quiet started
-	wasEarly     bool      // the sync hold let through last was early
+	last         time.Time     // when the last sync started
+	early        time.Time     // when the last sync let through by the quiet started
+	wasEarly     bool          // the sync hold let through last was early
+	prev         time.Time     // the latest change seen by the hold in progress
+	gap          time.Duration // between the two latest changes one hold saw, if less than every
+}
+
+// saw records a change at now, seen by the hold in progress. Only changes that one hold saw
+// are compared: between two holds a sync ran, and the changes during it were not seen.
+func (t *throttle) saw(now time.Time) {
+	if g := now.Sub(t.prev); g < t.every {
+		t.gap = g
+	} else {
+		t.gap = 0
+	}
+	t.prev = now
 }
 
 // hold is called with a change pending, the latest seen at changed. It returns true when the
 // sync may start, false if ctx ends first.
 func (t *throttle) hold(ctx context.Context, changed time.Time, more <-chan struct{}) bool {
 	t.wasEarly = false
+	t.prev = changed // the gap the last hold saw stays the estimate until this one sees one
 	wait := t.every - time.Since(t.last)
 	if t.every <= 0 || t.last.IsZero() || wait <= 0 {
+		t.gap = 0 // a new burst, if one
 		return ctx.Err() == nil
 	}
 	deadline := time.NewTimer(wait)
@@ -104,8 +124,10 @@ func (t *throttle) hold(ctx context.Context, changed time.Time, more <-chan stru
 			t.wasEarly = true
 			return true
 		case <-more:
+			now := time.Now()
+			t.saw(now)
 			if q != nil {
-				q.Reset(t.quietUntil(time.Now()))
+				q.Reset(t.quietUntil(now))
 			}
 		}
 	}
@@ -114,7 +136,7 @@ func (t *throttle) hold(ctx context.Context, changed time.Time, more <-chan stru
 // quietUntil is how long from now an early sync may start, the latest change having come at
 // changed.
 func (t *throttle) quietUntil(changed time.Time) time.Duration {
-	at := changed.Add(t.quiet)
+	at := changed.Add(max(t.quiet, t.gap+t.gap/4))
 	if !t.early.IsZero() {
 		if next := t.early.Add(t.every); next.After(at) {
 			at = next

@@ -96,7 +96,7 @@ func TestDebounceStopsWithContext(t *testing.T) {
 
 // holdAfter runs th.hold with the previous sync started prev before the call, the pending
 // change seen at the call, and further changes at the given offsets; it returns how long the
-// hold took and whether it let the sync through early.
+// hold took and whether it let the sync through early. th.gap is the gap an earlier hold saw.
 func holdAfter(t *testing.T, th throttle, prev time.Duration, offsets ...time.Duration) (took time.Duration, early bool) {
 	t.Helper()
 	synctest.Test(t, func(t *testing.T) {
@@ -105,6 +105,7 @@ func holdAfter(t *testing.T, th throttle, prev time.Duration, offsets ...time.Du
 		if prev >= 0 {
 			th.last = start.Add(-prev)
 		}
+
 		stop := make(chan struct{})
 		go func() {
 			for _, o := range offsets {
@@ -144,18 +145,26 @@ func TestThrottle(t *testing.T) {
 	for _, tc := range []struct {
 		what      string
 		prev      time.Duration // since the previous sync started; -1: none yet
+		gap       time.Duration // between the last two changes an earlier hold saw; 0: none
 		offsets   []time.Duration
 		want      time.Duration
 		wantEarly bool
 	}{
-		{"first sync", -1, nil, 0, false},
-		{"after a quiet spell", time.Second, nil, 0, false},
-		{"exactly every after the last", every, nil, 0, false},
-		{"a lone change soon after a sync: quiet", 50 * time.Millisecond, nil, quiet, true},
-		{"a burst ending: quiet after its last change", 10 * time.Millisecond, every1ms(100 * time.Millisecond), 125 * time.Millisecond, true},
-		{"a continuous burst: every after the last sync", 10 * time.Millisecond, every1ms(time.Second), every - 10*time.Millisecond, false},
-		{"the period ends before the quiet", 180 * time.Millisecond, []time.Duration{10 * time.Millisecond}, 20 * time.Millisecond, false},
+		{"first sync", -1, 0, nil, 0, false},
+		{"after a quiet spell", time.Second, 0, nil, 0, false},
+		{"exactly every after the last", every, 0, nil, 0, false},
+		{"a lone change soon after a sync: quiet", 50 * time.Millisecond, 0, nil, quiet, true},
+		{"a burst ending: quiet after its last change", 10 * time.Millisecond, 0, every1ms(100 * time.Millisecond), 125 * time.Millisecond, true},
+		{"a continuous burst: every after the last sync", 10 * time.Millisecond, 0, every1ms(time.Second), every - 10*time.Millisecond, false},
+		{"the period ends before the quiet", 180 * time.Millisecond, 0, []time.Duration{10 * time.Millisecond}, 20 * time.Millisecond, false},
+		{"changes 50ms apart (Consul's query gap): a gap and a quarter after the last", 10 * time.Millisecond, 50 * time.Millisecond,
+			[]time.Duration{50 * time.Millisecond, 100 * time.Millisecond}, 162500 * time.Microsecond, true},
+		{"the earlier gap until this hold sees one", 10 * time.Millisecond, 50 * time.Millisecond, nil, 62500 * time.Microsecond, true},
+		{"a gap seen replaces the earlier one", 10 * time.Millisecond, 50 * time.Millisecond, every1ms(20 * time.Millisecond), 45 * time.Millisecond, true},
+		{"a new burst forgets the earlier gap", time.Second, 50 * time.Millisecond, nil, 0, false},
 	} {
+		th := th
+		th.gap = tc.gap
 		got, early := holdAfter(t, th, tc.prev, tc.offsets...)
 		if got != tc.want || early != tc.wantEarly {
 			t.Errorf("%s: held %v (early %v), want %v (early %v)", tc.what, got, early, tc.want, tc.wantEarly)

@@ -14,10 +14,10 @@
 // change snoozes by Min, never past the first change + Max; zero: at once) and re-reads only
 // its own prefixes (resource.Sync). Change-triggered syncs are throttled to one per
 // MinInterval while changes keep coming: a change after a quiet spell syncs at once, and the
-// last change of a burst syncs once no change came for BurstQuiet (25ms), so a burst costs a
-// sync at its start, one per MinInterval while it lasts and one at its end (see throttle).
-// A watch that fails is restarted with backoff and signals its resources (changes may have
-// been missed).
+// last change of a burst syncs once no change came for BurstQuiet (25ms, longer when the
+// changes came further apart), so a burst costs a sync at its start, one per MinInterval
+// while it lasts and one at its end (see throttle). A watch that fails is restarted with
+// backoff and signals its resources (changes may have been missed).
 //
 // Failures. A failed sync leaves the destination alone (resource guarantees it) and is retried
 // with backends.Backoff (500ms doubling to 30s, jittered), one log line per retry; one failing

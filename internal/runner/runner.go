@@ -62,7 +62,8 @@ type Config struct {
 	// MinInterval is the least time between two change-triggered syncs of one resource while
 	// changes keep coming, so that a burst of changes without a `wait` costs a few reloads,
 	// not one per change. A change after a quiet spell still syncs at once, and a burst's
-	// last change syncs once no change came for BurstQuiet, without waiting out the interval
+	// last change syncs once no change came for BurstQuiet (or a quarter more than the gap
+	// between its last two changes, if longer), without waiting out the interval
 	// (see throttle). 0 means DefaultMinInterval; negative means no limit.
 	MinInterval time.Duration
 }
