@@ -31,7 +31,9 @@ type Config struct {
 	// DialTimeout bounds connecting (and authenticating); RequestTimeout bounds each read.
 	DialTimeout, RequestTimeout time.Duration
 	// ProgressInterval is how long a watch may stay silent before Watch asks the server for a
-	// progress notification; a second silent interval means the stream stalled and is rebuilt.
+	// progress notification; a second silent interval means the stream stalled: it is rebuilt,
+	// away from members that do not answer a status probe (a frozen member keeps its
+	// connection open for the gRPC keepalive's 10 s or more).
 	ProgressInterval time.Duration
 	// BackoffBase and BackoffMax bound the wait between watch reconnection attempts.
 	BackoffBase, BackoffMax time.Duration
@@ -40,7 +42,7 @@ type Config struct {
 
 // Defaults for Config fields left zero.
 const (
-	DefaultProgressInterval = 10 * time.Second
+	DefaultProgressInterval = time.Second
 	DefaultBackoffBase      = 200 * time.Millisecond
 	DefaultBackoffMax       = 15 * time.Second
 )

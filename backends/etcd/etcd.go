@@ -43,6 +43,8 @@ type Client struct {
 	mu   sync.Mutex
 	revs map[string]int64 // cleaned prefix → store revision of the latest Get that read it
 
+	steer steering // away from members that stopped answering (see steer.go)
+
 	mirrors    backends.COWList[*mirror] // the mirrors of the running watches
 	serverGets atomic.Int64              // Get and GetSorted calls that read the server (for tests)
 }

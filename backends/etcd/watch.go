@@ -26,7 +26,8 @@ type event struct {
 // that Get and the watch is missed); the etcd client resumes it from the last revision seen
 // after a disconnect. A compaction past that revision signals (the caller relists) and the
 // watch goes on from the latest revision. A silent stream is probed with a progress request
-// and rebuilt, from the latest revision, if it stays silent. It signals once after every
+// and rebuilt, from the latest revision, if it stays silent: on a new gRPC stream, away from
+// members that do not answer a status probe (see steerAway). It signals once after every
 // reconnect or rebuild and returns ctx.Err() when ctx is done.
 //
 // While it runs, Watch keeps a mirror of every key under each prefix, read at the revision the
@@ -81,7 +82,8 @@ func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- st
 // gap), then watched from the revision read; its events update the mirror before they signal.
 func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed chan<- struct{},
 	conn <-chan connectivity.State, lost *bool, log *slog.Logger) (ok bool, err error) {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	sctx, gen := c.watchContext(ctx)
+	wctx, cancel := context.WithCancel(sctx)
 	events := make(chan event)
 	var wg sync.WaitGroup
 	mirrors := make([]*mirror, 0, len(ps))
@@ -139,11 +141,13 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 	created := make([]bool, len(ps))
 	ncreated := 0
 	stale := false // the connection was lost since the mirrors were read: read them again
-	seen, probed := time.Now(), false
+	// seen is when the latest event came; probed when progress was asked for (zero: not
+	// waiting for an answer).
+	seen, probed := time.Now(), time.Time{}
 	// serve lets each mirror answer reads while its watch is known to be healthy.
 	serve := func() {
 		for i, m := range mirrors {
-			m.setServing(created[i] && !*lost && !stale && !probed)
+			m.setServing(created[i] && !*lost && !stale && probed.IsZero())
 		}
 	}
 	// recovered re-reads the mirrors after a lost connection, so that the first Get after the
@@ -167,7 +171,9 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 		backends.Notify(changed)
 		return nil
 	}
-	tick := time.NewTicker(c.cfg.ProgressInterval)
+	// The silence is checked four times per progress interval: a stalled stream is found
+	// between two and two and a quarter intervals after its last event.
+	tick := time.NewTicker(max(c.cfg.ProgressInterval/4, time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
@@ -187,24 +193,31 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 				}
 			}
 		case <-tick.C:
+			c.maybeReadmit(wctx, &wg, log)
 			switch {
 			case time.Since(seen) < c.cfg.ProgressInterval:
-			case !probed:
-				probed = true
+			case probed.IsZero():
+				probed = time.Now()
 				serve() // until the server answers, reads go to it
 				pctx, pcancel := context.WithTimeout(wctx, c.cfg.RequestTimeout)
 				if err := c.cli.RequestProgress(pctx); err != nil && ctx.Err() == nil {
 					log.Warn("etcd watch: progress request failed", "err", err)
 				}
 				pcancel()
-			default:
+			case time.Since(probed) >= c.cfg.ProgressInterval:
+				// A frozen member keeps the connection open: steer the rebuilt watch away
+				// from members that do not answer.
 				log.Warn("etcd watch: stream silent after a progress request; rebuilding it", "prefixes", ps)
+				c.steerAway(ctx, gen, log)
+				if ctx.Err() != nil {
+					return ok, ctx.Err()
+				}
 				return ok, nil
 			}
 		case e := <-events:
 			seen = time.Now()
-			if probed {
-				probed = false
+			if !probed.IsZero() {
+				probed = time.Time{}
 				serve()
 			}
 			if e.closed {
