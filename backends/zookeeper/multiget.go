@@ -28,10 +28,14 @@ func (c *Client) getMulti(ctx context.Context, roots []string) (map[string]strin
 		return nil, err
 	}
 	out, err := c.readTree(ctx, wc, roots)
-	if reused && errors.Is(err, errLost) && ctx.Err() == nil {
-		// The kept session went away between Gets (a restarted server): dial at once.
+	if errors.Is(err, errSilent) {
+		c.silent.add(wc.node)
+	}
+	if (reused || errors.Is(err, errSilent)) && errors.Is(err, errLost) && ctx.Err() == nil {
+		// The kept session went away between Gets (a restarted server), or the server
+		// stopped answering (frozen): dial at once, another server first.
 		wc.close()
-		if wc, err = dialWire(ctx, c.cfg); err != nil {
+		if wc, err = dialWire(ctx, c.cfg, &c.silent); err != nil {
 			return nil, err
 		}
 		out, err = c.readTree(ctx, wc, roots)
@@ -221,13 +225,15 @@ func (c *Client) takeWire(ctx context.Context) (wc *wireConn, reused bool, err e
 	c.wireMu.Unlock()
 	if wc != nil {
 		// Unused for a third of the session timeout, it may be about to expire: no pings are
-		// sent between Gets.
-		if !wc.broken.Load() && time.Since(wc.lastUsed) < wc.timeout/3 {
+		// sent between Gets. On a server that a session's watchdog found silent lately
+		// (frozen), it would hold the Get for wireSilence.
+		if !wc.broken.Load() && time.Since(wc.lastUsed) < wc.timeout/3 && !c.silent.recent(wc.node) &&
+			!c.silent.recent(wc.nc.RemoteAddr().String()) {
 			return wc, true, nil
 		}
 		wc.close()
 	}
-	wc, err = dialWire(ctx, c.cfg)
+	wc, err = dialWire(ctx, c.cfg, &c.silent)
 	return wc, false, err
 }
 

@@ -3,6 +3,7 @@ package zookeeper
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ type session struct {
 
 	cur      atomic.Pointer[trackedConn] // the connection dialed last
 	lastRead atomic.Int64                // unix nanoseconds of the last byte received
+	wg       sync.WaitGroup              // the watchdog and its probe
 }
 
 // dial opens a connection (a session is negotiated in the background). cb, if not nil,
@@ -48,7 +50,7 @@ func dial(cfg Config, cb zk.EventCallback) (*session, error) {
 		s.mu.Lock()
 		s.socks[conn] = struct{}{}
 		s.mu.Unlock()
-		tc := &trackedConn{Conn: conn, raw: raw, s: s}
+		tc := &trackedConn{Conn: conn, raw: raw, s: s, addr: addr, dialed: time.Now()}
 		s.cur.Store(tc)
 		return tc, nil
 	}
@@ -65,7 +67,62 @@ func dial(cfg Config, cb zk.EventCallback) (*session, error) {
 		return nil, fmt.Errorf("zookeeper %s: %w: %w", strings.Join(cfg.Nodes, ","), backends.ErrUnavailable, err)
 	}
 	s.conn, s.ec = conn, ec
+	s.wg.Add(1)
+	go s.watchdog(cfg.Logger, cfg.silent)
 	return s, nil
+}
+
+// A server that stops answering (a frozen process, a hung host) keeps its TCP connection
+// open, and go-zookeeper waits its receive timeout (two thirds of the session timeout) before
+// it moves to the next server. The watchdog sends a request when the connection has been
+// quiet for probeQuiet and cuts it when nothing arrived answerWithin later (or when a server
+// has not answered a new connection's handshake within both), so that go-zookeeper
+// reconnects, with the same session and its watches, to the next server at once.
+const (
+	probeQuiet   = time.Second
+	answerWithin = 1500 * time.Millisecond
+)
+
+// watchdog runs until the session is closed.
+func (s *session) watchdog(log *slog.Logger, silent *silentNodes) {
+	defer s.wg.Done()
+	tick := time.NewTicker(probeQuiet / 10)
+	defer tick.Stop()
+	var probing atomic.Bool
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		tc := s.cur.Load()
+		if tc == nil {
+			continue
+		}
+		last := time.Unix(0, s.lastRead.Load())
+		if tc.dialed.After(last) {
+			last = tc.dialed
+		}
+		quiet := time.Since(last)
+		switch {
+		case quiet < probeQuiet:
+		case quiet >= probeQuiet+answerWithin:
+			if tc.cut.CompareAndSwap(false, true) {
+				log.Warn("zookeeper: server silent; moving to the next one",
+					"server", tc.addr, "silent_for", quiet.Round(time.Millisecond))
+				silent.add(tc.addr)
+				tc.Close()
+			}
+		case s.conn.State() == zk.StateHasSession && probing.CompareAndSwap(false, true):
+			// Any request will do: its answer (or an event) is a byte from the server.
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer probing.Store(false)
+				_, _, _ = s.conn.Exists("/")
+			}()
+		}
+	}
 }
 
 // close ends the session and waits until go-zookeeper's goroutines are gone (they close ec
@@ -105,6 +162,7 @@ func (s *session) close() {
 		}
 	}
 	s.cancel()
+	s.wg.Wait()
 }
 
 func (s *session) cutSockets() {
@@ -146,8 +204,11 @@ func (s *session) live(fresh time.Duration) bool {
 // trackedConn forgets itself when closed and notes when bytes arrive.
 type trackedConn struct {
 	net.Conn
-	raw net.Conn // the socket as dialed, before Config.wrapConn
-	s   *session
+	raw    net.Conn // the socket as dialed, before Config.wrapConn
+	s      *session
+	addr   string // as dialed
+	dialed time.Time
+	cut    atomic.Bool // the watchdog closed it
 }
 
 func (t *trackedConn) Read(b []byte) (int, error) {

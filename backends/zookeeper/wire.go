@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,19 +70,33 @@ type wireConn struct {
 	lastUsed time.Time
 	rbuf     []byte      // the last frame read
 	broken   atomic.Bool // a read or write failed or was cut: do not reuse
+	silent   atomic.Bool // cut by watchSilence
+	lastByte atomic.Int64
 }
 
-// dialWire opens a session on one of cfg.Nodes (starting at a random one, trying each) and
-// authenticates it. It fails with backends.ErrUnavailable, or ErrAuth for refused
-// credentials, naming the node(s).
-func dialWire(ctx context.Context, cfg Config) (*wireConn, error) {
+// dialWire opens a session on one of cfg.Nodes (starting at a random one, trying each, the
+// nodes that went silent lately after the others) and authenticates it. It fails with
+// backends.ErrUnavailable, or ErrAuth for refused credentials, naming the node(s).
+func dialWire(ctx context.Context, cfg Config, h *silentNodes) (*wireConn, error) {
 	start := rand.IntN(len(cfg.Nodes))
-	var errs []error
+	nodes := make([]string, 0, len(cfg.Nodes))
+	var later []string
 	for i := range cfg.Nodes {
 		node := cfg.Nodes[(start+i)%len(cfg.Nodes)]
+		if h.recent(node) { // as given, or as a session's watchdog dialed it
+			later = append(later, node)
+		} else {
+			nodes = append(nodes, node)
+		}
+	}
+	var errs []error
+	for _, node := range append(nodes, later...) {
 		wc, err := dialNode(ctx, cfg, node)
 		if err == nil {
 			return wc, nil
+		}
+		if errors.Is(err, errSilent) {
+			h.add(node)
 		}
 		if errors.Is(err, zk.ErrAuthFailed) || ctx.Err() != nil {
 			return nil, err
@@ -89,6 +104,93 @@ func dialWire(ctx context.Context, cfg Config) (*wireConn, error) {
 		errs = append(errs, err)
 	}
 	return nil, backends.JoinErrors(errs...)
+}
+
+// wireSilence is how long a server that owes an answer (to the connect request or to a read)
+// may send nothing before the connection counts as lost: a frozen server keeps its TCP
+// connection open and would hold a Get until its deadline.
+const wireSilence = 2 * time.Second
+
+// silentRecently is how long a node that went silent is tried after the others.
+const silentRecently = 10 * time.Second
+
+// silentNodes remembers the nodes that went silent lately. The nil value remembers nothing.
+type silentNodes struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (h *silentNodes) add(node string) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.at == nil {
+		h.at = map[string]time.Time{}
+	}
+	h.at[node] = time.Now()
+}
+
+func (h *silentNodes) recent(node string) bool {
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	at, ok := h.at[node]
+	return ok && time.Since(at) < silentRecently
+}
+
+// errSilent marks a connection given up because the server sent nothing for wireSilence.
+var errSilent = errors.New("server silent")
+
+// watchSilence cuts the connection (marking it silent) when no byte arrived for wireSilence,
+// until the returned func is called.
+func (wc *wireConn) watchSilence() func() {
+	wc.lastByte.Store(time.Now().UnixNano())
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(wireSilence / 8)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if time.Since(time.Unix(0, wc.lastByte.Load())) >= wireSilence {
+					wc.silent.Store(true)
+					wc.broken.Store(true)
+					_ = wc.nc.SetDeadline(time.Unix(1, 0))
+					return
+				}
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// lost wraps a failed read or write with errLost, and errSilent when watchSilence cut it.
+func (wc *wireConn) lost(err error) error {
+	if wc.silent.Load() {
+		return fmt.Errorf("%w: %w: nothing for %v: %w", errLost, errSilent, wireSilence, err)
+	}
+	return fmt.Errorf("%w: %w", errLost, err)
+}
+
+// byteClock notes when bytes arrive.
+type byteClock struct {
+	net.Conn
+	last *atomic.Int64
+}
+
+func (b byteClock) Read(p []byte) (int, error) {
+	n, err := b.Conn.Read(p)
+	if n > 0 {
+		b.last.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 func dialNode(ctx context.Context, cfg Config, node string) (*wireConn, error) {
@@ -107,9 +209,11 @@ func dialNode(ctx context.Context, cfg Config, node string) (*wireConn, error) {
 	if cfg.wrapConn != nil {
 		nc = cfg.wrapConn(nc)
 	}
-	wc := &wireConn{nc: nc, node: node, r: bufio.NewReaderSize(nc, 256<<10)}
+	wc := &wireConn{nc: nc, node: node}
+	wc.r = bufio.NewReaderSize(byteClock{nc, &wc.lastByte}, 256<<10)
 	stop := wc.bound(ctx, cfg.DialTimeout)
 	defer stop()
+	defer wc.watchSilence()()
 	// ConnectRequest: protocolVersion, lastZxidSeen, timeOut, sessionId, passwd[16], readOnly.
 	b := binary.BigEndian.AppendUint32(nil, 0)
 	b = binary.BigEndian.AppendUint64(b, 0)
@@ -192,7 +296,7 @@ func (wc *wireConn) send(body []byte) error {
 	binary.BigEndian.PutUint32(n[:], uint32(len(body)))
 	if _, err := (&net.Buffers{n[:], body}).WriteTo(wc.nc); err != nil {
 		wc.broken.Store(true)
-		return fmt.Errorf("%w: %w", errLost, err)
+		return wc.lost(err)
 	}
 	return nil
 }
@@ -202,7 +306,7 @@ func (wc *wireConn) frame() ([]byte, error) {
 	var n [4]byte
 	if _, err := io.ReadFull(wc.r, n[:]); err != nil {
 		wc.broken.Store(true)
-		return nil, fmt.Errorf("%w: %w", errLost, err)
+		return nil, wc.lost(err)
 	}
 	size := binary.BigEndian.Uint32(n[:])
 	if size > maxFrame {
@@ -215,7 +319,7 @@ func (wc *wireConn) frame() ([]byte, error) {
 	b := wc.rbuf[:size]
 	if _, err := io.ReadFull(wc.r, b); err != nil {
 		wc.broken.Store(true)
-		return nil, fmt.Errorf("%w: %w", errLost, err)
+		return nil, wc.lost(err)
 	}
 	return b, nil
 }
@@ -251,6 +355,7 @@ type readOp struct {
 func (wc *wireConn) multiRead(ctx context.Context, batches [][]readOp, handle func(batch int, body []byte) error) error {
 	stop := wc.bound(ctx, time.Hour)
 	defer stop()
+	defer wc.watchSilence()()
 	xids := make([]int32, len(batches))
 	for i := range xids {
 		xids[i] = wc.nextXid()

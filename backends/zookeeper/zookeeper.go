@@ -46,6 +46,8 @@ type Client struct {
 	wire    *wireConn // a wire session kept between Gets (see takeWire)
 	closed  bool
 
+	silent silentNodes // servers that stopped answering a wire session lately
+
 	mirrors     backends.COWList[*mirror] // of the live Watch calls
 	serverReads atomic.Int64              // Gets that read the server (tests)
 	seedHook    func()                    // tests: called before a Watch (re)reads its subtrees
@@ -63,7 +65,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Client{cfg: cfg, authed: make([]bool, cfg.Sessions)}, nil
+	c := &Client{cfg: cfg, authed: make([]bool, cfg.Sessions)}
+	c.cfg.silent = &c.silent // the sessions' watchdogs tell Get's wire sessions
+	return c, nil
 }
 
 // pool returns the go-zookeeper sessions of walkGet, dialling them the first time.
