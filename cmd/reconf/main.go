@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if c.help {
 		fs := newFlagSet(&options{})
 		fs.SetOutput(stdout)
-		fmt.Fprintf(stdout, "Usage: reconf [flags]\n       reconf register|deregister [flags]\n"+
+		fmt.Fprintf(stdout, "Usage: reconf [flags]\n       reconf register|deregister [flags]\n       reconf registrator [flags] URI   (gliderlabs/registrator's command line; -h lists them)\n"+
 			"       reconf -template SRC:DEST[:CMD] [consul-template flags]   (consul-template's command line; -template -h lists them)\n\nFlags:\n")
 		fs.PrintDefaults()
 		return exitOK

@@ -21,6 +21,7 @@ func manPage() manpage.Page {
 		Synopsis: []string{
 			"[\\fIflags\\fR]",
 			"register|deregister [\\fIflags\\fR]",
+			"registrator [\\fIflags\\fR] \\fIURI\\fR",
 			"man|completion bash",
 		},
 		Description: `reconf renders configuration files from templates with data from etcd, Consul, ZooKeeper, Redis, environment variables or YAML/JSON files. For each template resource (a TOML file in CONFDIR/conf.d) it renders the template in memory, compares it with the file on disk, stages it next to the destination, runs check_cmd on the staged file, renames it into place keeping owner and mode, and runs reload_cmd. A failed reload puts the previous file back.
@@ -39,7 +40,8 @@ It runs once (-onetime), on an interval (-interval), or watching the store (-wat
 			{Title: "Exit status", Body: `0 on success; 1 when a resource failed in -onetime mode or the backend could not be reached; 2 for a usage error (unknown flag, backend or bad value).`},
 			{Title: "Examples", Body: `  reconf -onetime -backend file -file data.yaml -confdir /etc/confd
   reconf -watch -backend consul -node 127.0.0.1:8500 -wait 50ms:500ms
-  reconf register -backend etcd -service web -address 10.0.0.7 -port 8080 -check http://10.0.0.7:8080/health`},
+  reconf register -backend etcd -service web -address 10.0.0.7 -port 8080 -check http://10.0.0.7:8080/health
+  reconf registrator -ip 10.0.0.7 consul://127.0.0.1:8500`},
 			{Title: "See also", Body: `confd(1), haproxy(1), nginx(8), systemctl(1)`},
 		},
 	}
@@ -57,7 +59,7 @@ func docSubcommand(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case len(args) == 2 && args[0] == "completion" && args[1] == "bash":
-		subs := []string{"register", "deregister", "man", "completion"}
+		subs := []string{"register", "deregister", "registrator", "man", "completion"}
 		if err := manpage.WriteBashCompletion(stdout, "reconf", fs, subs, backends.Names()); err != nil {
 			fmt.Fprintln(stderr, "reconf completion:", err)
 			return 1

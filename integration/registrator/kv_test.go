@@ -247,6 +247,14 @@ func TestKV(t *testing.T) {
 		has(t, s, wait, k1, "/services/web/"+w.id("z2", "8080"))
 		w.stop(t, id2)
 		has(t, s, wait, k1)
+		// Deleted behind reconf's back: restored. ZooKeeper down and back: still there.
+		if err := conn.Delete(k1, -1); err != nil {
+			t.Fatal(err)
+		}
+		has(t, s, wait, k1)
+		srv.Stop(t)
+		srv.Start(t)
+		has(t, s, 15*time.Second, k1)
 		// Nodes are ephemeral: reconf's session goes with it.
 		p.stop(t)
 		has(t, s, wait)
