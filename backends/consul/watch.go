@@ -106,6 +106,7 @@ type observer interface {
 // back off.
 func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}, q query, obs observer) {
 	log := c.cfg.Logger.With("backend", "consul", "watch", what)
+	defer c.startProber()()
 	var (
 		cur     cursor
 		failed  bool
@@ -118,11 +119,24 @@ func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}
 		}
 		// Consul adds up to WaitTime/16 of jitter; past that plus RequestTimeout the agent
 		// is stalled (frozen, or a connection silently dropped) and the query is retried.
+		// The prober cancels gen when the agent may hold the query at a frozen server
+		// (stall.go): it is then sent again at once.
+		gen := c.generation()
 		qctx, cancel := context.WithTimeout(ctx, c.cfg.WaitTime+c.cfg.WaitTime/16+c.cfg.RequestTimeout)
+		stopGen := context.AfterFunc(gen, cancel)
 		index, fp, err := q(qctx, &api.QueryOptions{WaitIndex: cur.index, WaitTime: c.cfg.WaitTime})
+		stopGen()
 		cancel()
 		if ctx.Err() != nil {
 			return
+		}
+		if err != nil && gen.Err() != nil {
+			log.Debug("consul blocking query sent again: the agent answers again or the leader changed")
+			if obs != nil {
+				obs.failed() // until the new query answers (at once: index 0)
+			}
+			cur.index = 0
+			continue
 		}
 		if err != nil {
 			if obs != nil {
@@ -138,7 +152,8 @@ func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}
 			// old WaitIndex would block for the whole WaitTime before noticing. Ask with 0
 			// (answered at once) and let the fingerprint say whether anything changed.
 			cur.index = 0
-			if !sleep(ctx, backends.Backoff(attempt, c.cfg.BackoffBase, c.cfg.BackoffMax)) {
+			// A new leader or an agent that answers again cuts the wait short.
+			if !sleepUnless(ctx, c.generation(), backends.Backoff(attempt, c.cfg.BackoffBase, c.cfg.BackoffMax)) {
 				return
 			}
 			attempt++
@@ -211,6 +226,23 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	select {
 	case <-ctx.Done():
 		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// sleepUnless is sleep that also ends early when gen is done.
+func sleepUnless(ctx, gen context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-gen.Done():
+		return ctx.Err() == nil
 	case <-t.C:
 		return true
 	}
