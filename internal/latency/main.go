@@ -23,11 +23,15 @@ type row struct {
 	P50, P95, P99, Max    time.Duration
 	PutP50                time.Duration // the store's own write round trip
 	BurstPuts, BurstFinal time.Duration
+	BurstLast             time.Duration // the last put of the burst → the file holds it
 	Reloads               int
+	NoWaitLast            time.Duration // the same burst without a wait
 	ReloadsNoWait         int
-	IdleCPU               float64
-	StartTook             time.Duration
-	RSSMiB                float64
+	// put→file with a check_cmd (an external program, as most are)
+	CheckP50, CheckP95 time.Duration
+	IdleCPU            float64
+	StartTook          time.Duration
+	RSSMiB             float64
 	// with 50,000 unrelated keys in the store
 	NoiseP50, NoiseP95 time.Duration
 	// -onetime runs of the reconf binary (zero when skipped)
@@ -170,22 +174,29 @@ func warm(tb *fakeTB, b backends.Backend, w writer, n int) {
 	}
 }
 
+// checkCmd is the check_cmd of the check latency scenario: a program, not a shell builtin,
+// that reads the stage file.
+const checkCmd = `check_cmd = "grep -q v= {{.src}}"`
+
 // measureWatch runs the watch-mode measurements: latency, burst, start, and latency again
 // with pa.noise unrelated keys in the store.
 func measureWatch(r *row, tb *fakeTB, b backends.Backend, w writer, pa params, log *slog.Logger) {
 	warm(tb, b, w, pa.warmup)
-	lat := measureLatency(tb, b, w, pa.n, pa.gap, log)
+	lat := measureLatency(tb, b, w, pa.n, pa.gap, "", log)
 	r.P50, r.P95, r.P99, r.Max, r.PutP50 = lat.p50, lat.p95, lat.p99, lat.max, lat.putP50
+	lat = measureLatency(tb, b, w, pa.n, pa.gap, checkCmd, log)
+	r.CheckP50, r.CheckP95 = lat.p50, lat.p95
 	bu := measureBurst(tb, b, w, pa.burst, `"50ms:500ms"`, log)
-	r.BurstPuts, r.BurstFinal, r.Reloads = bu.writes, bu.final, bu.reloads
-	r.ReloadsNoWait = measureBurst(tb, b, w, pa.burst, "", log).reloads
+	r.BurstPuts, r.BurstFinal, r.BurstLast, r.Reloads = bu.writes, bu.final, bu.afterLast, bu.reloads
+	bu = measureBurst(tb, b, w, pa.burst, "", log)
+	r.NoWaitLast, r.ReloadsNoWait = bu.afterLast, bu.reloads
 	st := measureStart(tb, b, w, pa.k, pa.idle, log)
 	r.StartTook, r.RSSMiB, r.IdleCPU = st.took, st.rssMB, st.idleCPU
 	if pa.noise > 0 {
 		if err := w.load(context.Background(), dataset("/noise", pa.noise, 100)); err != nil {
 			tb.Fatalf("load /noise: %v", err)
 		}
-		lat = measureLatency(tb, b, w, pa.n, pa.gap, log)
+		lat = measureLatency(tb, b, w, pa.n, pa.gap, "", log)
 		r.NoiseP50, r.NoiseP95 = lat.p50, lat.p95
 	}
 }
@@ -193,19 +204,19 @@ func measureWatch(r *row, tb *fakeTB, b backends.Backend, w writer, pa params, l
 func print(rows []row, pa params) {
 	n, burst, k := pa.n, pa.burst, pa.k
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "backend\tp50\tp95\tp99\tmax\tput p50\tburst puts\tburst→final\treloads\tno wait\tstart %d res\tRSS MiB\tidle CPU\t\n", k)
+	fmt.Fprintf(tw, "backend\tp50\tp95\tp99\tmax\tput p50\tcheck p50\tcheck p95\tburst puts\tburst→final\tlast→final\treloads\tno wait: last→final\treloads\tstart %d res\tRSS MiB\tidle CPU\t\n", k)
 	for _, r := range rows {
 		if r.Err != "" {
 			fmt.Fprintf(tw, "%s\tFAILED: %s\t\n", r.Name, r.Err)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%.1f\t%.3f%%\t\n", r.Name,
-			ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max), ms(r.PutP50),
-			ms(r.BurstPuts), ms(r.BurstFinal), r.Reloads, r.ReloadsNoWait, ms(r.StartTook), r.RSSMiB, r.IdleCPU)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%.1f\t%.3f%%\t\n", r.Name,
+			ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max), ms(r.PutP50), ms(r.CheckP50), ms(r.CheckP95),
+			ms(r.BurstPuts), ms(r.BurstFinal), ms(r.BurstLast), r.Reloads, ms(r.NoWaitLast), r.ReloadsNoWait, ms(r.StartTook), r.RSSMiB, r.IdleCPU)
 	}
 	_ = tw.Flush()
 	fmt.Printf("\nlatency: put→file over %d isolated writes (wait 0, %s apart), from issuing the put (put p50: the put's own round trip), after %d warm-up writes and reads; burst: %d puts in a row, wait 50ms:500ms, reloads = reload_cmd runs (no wait: the same burst without a wait),\n"+
-		"burst→final = first put to the last value on disk; start: %d resources over 5 prefixes in watch mode, until every\n"+
+		"check: the same with check_cmd = \"grep -q v= {{.src}}\"; burst→final = first put to the last value on disk, last→final = from the last put's return; start: %d resources over 5 prefixes in watch mode, until every\n"+
 		"file rendered; RSS of the measuring process (runner + writing client, one process per backend) after that; idle CPU: that\n"+
 		"process's CPU over %s with the %d resources watching and nothing changing, in %% of one core.\n", n, pa.gap, pa.warmup, burst, k, pa.idle, k)
 }

@@ -142,9 +142,10 @@ func summarize(d []time.Duration) latencies {
 
 // measureLatency writes one key n times and times each change, from issuing the put (its
 // own round trip included) to the file holding the value; putP50 is the puts' own share.
-func measureLatency(tb *fakeTB, b backends.Backend, w writer, n int, gap time.Duration, log *slog.Logger) latencies {
+// extra is added to the resource's TOML (a check_cmd, say).
+func measureLatency(tb *fakeTB, b backends.Backend, w writer, n int, gap time.Duration, extra string, log *slog.Logger) latencies {
 	s := newSetup(tb, log)
-	s.add("lat", "/lat/k", "")
+	s.add("lat", "/lat/k", extra)
 	ctx := context.Background()
 	if err := w.put(ctx, "/lat/k", "init"); err != nil {
 		tb.Fatalf("put: %v", err)
@@ -178,9 +179,10 @@ func measureLatency(tb *fakeTB, b backends.Backend, w writer, n int, gap time.Du
 }
 
 type burstResult struct {
-	reloads int
-	final   time.Duration // first put → file holds the last value
-	writes  time.Duration // time the client took for all puts
+	reloads   int
+	final     time.Duration // first put → file holds the last value
+	afterLast time.Duration // the last put returned → file holds its value
+	writes    time.Duration // time the client took for all puts
 }
 
 // measureBurst writes one key n times as fast as the client goes to a resource with the given
@@ -218,7 +220,7 @@ func measureBurst(tb *fakeTB, b backends.Backend, w writer, n int, wait string, 
 	}
 	final := time.Since(t0)
 	time.Sleep(time.Second) // a late render would show up as an extra reload
-	return burstResult{reloads: lines(count) - before, final: final, writes: writes}
+	return burstResult{reloads: lines(count) - before, final: final, afterLast: final - writes, writes: writes}
 }
 
 func lines(file string) int {
