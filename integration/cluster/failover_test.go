@@ -16,13 +16,24 @@ import (
 var stores = []string{"etcd", "zookeeper", "consul"}
 
 // Deadlines (generous: three clusters share two loaded cores in CI). The measured times are
-// logged; the targets (≤ 5 s, ≤ 1 s where the client fails over at once) are reported, not
-// asserted.
+// logged; the targets (≤ 5 s, ≤ 1 s where the client fails over at once) are reported, and
+// asserted only for a frozen member (frozenLimit), where nothing but reconf's own stall
+// detection moves the watch.
 const (
 	startDeadline    = 45 * time.Second // reconf's first render, a member down
 	failoverDeadline = 60 * time.Second // every file shows a write made after the event
 	downFor          = 4 * time.Second  // how long every member stays down
 )
+
+// frozenLimit bounds the time from freezing the member that holds reconf's watch until every
+// file shows a write made after it (measured 2.5–3.0 s on etcd and ZooKeeper). On Consul the
+// client agent holds the queries until its gossip declares the server dead or a new leader is
+// elected (measured 3–8 s): the limit only guards against the keepalive's 30–40 s.
+var frozenLimit = map[string]time.Duration{
+	"etcd":      5 * time.Second,
+	"zookeeper": 5 * time.Second,
+	"consul":    15 * time.Second,
+}
 
 // TestFailover runs the fail-over scenario against each clustered store: reconf keeps every
 // file following the store through a member down at start, the loss of the member that holds
@@ -104,6 +115,9 @@ func scenario(t testing.TB, name string) []failover {
 	f := measure(t, p, w, r, what, t0, failoverDeadline)
 	s.c.Members[victim].Resume(t)
 	out = append(out, f)
+	if limit := frozenLimit[name]; f.all > limit {
+		t.Errorf("%s: every file showed a write made after the freeze only after %s, want ≤ %v", what, ms(f.all), limit)
+	}
 	t0 = time.Now()
 	out = append(out, measure(t, p, w, r, fmt.Sprintf("thaw member %d", victim), t0, failoverDeadline))
 
