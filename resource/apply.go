@@ -226,7 +226,7 @@ func (r *Resource) writeUndo(ctx context.Context, content []byte, o SyncOptions,
 		res.Checked = true
 	}
 
-	inPlace, err := commit(stage, target, content, want, keepOwner, log)
+	inPlace, err := commit(stage, target, content, want, keepOwner, r.inPlace(target, log), log)
 	if err != nil {
 		return fail("write dest", err)
 	}
@@ -278,10 +278,14 @@ func (r *Resource) runStep(ctx context.Context, log *slog.Logger, step, tmpl, sr
 	return nil
 }
 
-// commit moves the stage file over dest (the file, not a link to it) and makes it durable. A
-// dest that cannot be renamed over (EBUSY: bind-mounted; EXDEV) is written in place instead;
-// it reports which.
-func commit(stage, dest string, content []byte, st fileState, keepOwner bool, log *slog.Logger) (bool, error) {
+// commit moves the stage file over dest (the file, not a link to it) and makes it durable. With
+// inPlace (a container bind-mounts dest, or the resource asks for it), and for a dest that
+// cannot be renamed over (EBUSY: a mount point; EXDEV), it rewrites dest's own inode instead
+// (the stage file then stays for the caller to remove); it reports which it did.
+func commit(stage, dest string, content []byte, st fileState, keepOwner, inPlace bool, log *slog.Logger) (bool, error) {
+	if inPlace {
+		return true, writeInPlace(dest, content, st, keepOwner)
+	}
 	err := renameFile(stage, dest)
 	if err == nil {
 		if err := syncDir(filepath.Dir(dest)); err != nil {

@@ -43,6 +43,7 @@ type templateConfig struct {
 	LeftDelimiter  string       `toml:"left_delimiter"`
 	RightDelimiter string       `toml:"right_delimiter"`
 	MissingKey     missingValue `toml:"missingkey"`
+	Write          writeValue   `toml:"write"`
 }
 
 // modeValue is `mode = "0644"`: a quoted string parsed as confd parses it (see parseMode).
@@ -320,6 +321,7 @@ func loadFile(d Defaults, confd, file string, log *slog.Logger) (*Resource, erro
 		LeftDelim:     tc.LeftDelimiter,
 		RightDelim:    tc.RightDelimiter,
 		MissingKey:    string(tc.MissingKey),
+		WriteMode:     WriteMode(tc.Write),
 	}
 	if d.Prefix != "" {
 		r.Prefix = cleanPrefix(d.Prefix)

@@ -43,6 +43,8 @@ type Resource struct {
 	// LeftDelim, RightDelim and MissingKey are the template options as written.
 	LeftDelim, RightDelim string
 	MissingKey            string // "", "default" or "error"
+	// Write is how the destination is replaced ("" means WriteAuto).
+	WriteMode WriteMode
 }
 
 // Command timeouts used when neither the resource nor Defaults set one.
@@ -150,7 +152,7 @@ type Result struct {
 	Checked    bool // check_cmd ran and passed
 	Reloaded   bool // reload_cmd ran and passed
 	RolledBack bool // reload_cmd failed and the previous file was put back
-	InPlace    bool // rename failed with EBUSY/EXDEV and the file was written in place
+	InPlace    bool // the destination was written in place: a bind mount, write = "inplace", or EBUSY/EXDEV on rename
 	Diff       string
 	RenderTime time.Duration
 }

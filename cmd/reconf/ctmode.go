@@ -70,6 +70,7 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 		return ctcli.ExitCodeRunnerError
 	}
 	defer b.Close()
+	defer useDockerMounts(os.Getenv("DOCKER_HOST"), log)()
 	store := ct.Store{
 		Services: discovery.New(b, discovery.Config{Prefix: s.ServicesPrefix, Log: log}),
 		Env:      ctChildEnv(s.Config),

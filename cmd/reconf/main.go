@@ -17,6 +17,7 @@ import (
 	_ "github.com/reconf/reconf/backends/all" // every backend registers itself
 	"github.com/reconf/reconf/discovery"
 	"github.com/reconf/reconf/internal/ctcli"
+	"github.com/reconf/reconf/internal/dockermounts"
 	"github.com/reconf/reconf/internal/runner"
 	"github.com/reconf/reconf/internal/sdnotify"
 	"github.com/reconf/reconf/resource"
@@ -99,6 +100,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// A reconf killed mid-write left its stage file beside the destination.
 		resource.RemoveStale(list, log)
 	}
+
+	defer useDockerMounts(getenv("DOCKER_HOST"), log)()
 
 	cfg := runner.Config{
 		Resources:     list,
@@ -235,4 +238,23 @@ func restartOnly(a, b *options) []string {
 		}
 	})
 	return out
+}
+
+// useDockerMounts lets resources find the destinations that running containers bind-mount (they
+// are written in place, keeping their inode), when a Docker engine is configured: host is
+// $DOCKER_HOST (empty: the default socket, if it exists). It returns the func that stops it.
+func useDockerMounts(host string, log *slog.Logger) func() {
+	mf, err := dockermounts.New(dockermounts.Config{Host: host, Log: log})
+	if err != nil {
+		log.Warn("docker engine: bind-mounted destinations are not detected", "err", err)
+		return func() {}
+	}
+	if mf == nil {
+		return func() {}
+	}
+	resource.SetMountFinder(mf)
+	return func() {
+		resource.SetMountFinder(nil)
+		_ = mf.Close()
+	}
 }

@@ -2,7 +2,8 @@
 // (testservers.Docker.WebImage): a static binary with no dependencies. It answers
 // "<hostname>\n" over HTTP on every TCP port listed in $PORTS (default 8080), echoes datagrams
 // on every UDP port in $UDP_PORTS, and with $EXIT_AFTER (a Go duration) exits after that long
-// with status $EXIT_CODE. With $UNHEALTHY_AFTER it answers 503 from then on.
+// with status $EXIT_CODE. With $UNHEALTHY_AFTER it answers 503 from then on. With $FILE it
+// answers that file's content, read anew for every request, instead of the hostname.
 package main
 
 import (
@@ -26,6 +27,15 @@ func main() {
 	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if unhealthy > 0 && time.Since(start) > unhealthy {
 			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+			return
+		}
+		if f := os.Getenv("FILE"); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			_, _ = w.Write(b)
 			return
 		}
 		fmt.Fprintln(w, host)

@@ -1,0 +1,222 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/client"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/reconf/reconf/internal/testservers"
+)
+
+// reconfBin is the real reconf binary, built once by TestMain.
+var reconfBin string
+
+func TestMain(m *testing.M) {
+	testservers.RunWithReconf(m, &reconfBin, "")
+}
+
+// serveFile runs the test web image with file bind-mounted (as one file) at /srv/page, served
+// over HTTP on a port published on 127.0.0.1; it returns the URL.
+func serveFile(t *testing.T, cli *client.Client, image, name, file string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := &container.Config{Image: image, Env: []string{"FILE=/srv/page"}, ExposedPorts: nat.PortSet{"8080/tcp": {}}}
+	hc := &container.HostConfig{
+		PortBindings: nat.PortMap{"8080/tcp": {{HostIP: "127.0.0.1"}}},
+		Mounts:       []mount.Mount{{Type: mount.TypeBind, Source: file, Target: "/srv/page", ReadOnly: true}},
+	}
+	cr, err := cli.ContainerCreate(ctx, cfg, hc, nil, nil, name)
+	if err != nil {
+		t.Fatalf("create %s: %v", name, err)
+	}
+	if err := cli.ContainerStart(ctx, cr.ID, container.StartOptions{}); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	c, err := cli.ContainerInspect(ctx, cr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.NetworkSettings.Ports["8080/tcp"]
+	if len(b) == 0 {
+		t.Fatalf("%s: 8080/tcp not published", name)
+	}
+	return "http://127.0.0.1:" + b[0].HostPort + "/"
+}
+
+func get(url string) (string, error) {
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	return string(b), err
+}
+
+// waitBody polls url until it answers want, for at most d.
+func waitBody(t *testing.T, url, want string, d time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var got string
+	var err error
+	for time.Since(start) < d {
+		if got, err = get(url); err == nil && got == want {
+			return time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: after %v got %q (err %v), want %q", url, d, got, err, want)
+	return 0
+}
+
+// syncBuf collects a process's output.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startReconf runs reconf with args and env; cleanup stops it by its pid.
+func startReconf(t *testing.T, env []string, args ...string) *syncBuf {
+	t.Helper()
+	out := &syncBuf{}
+	cmd := exec.Command(reconfBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("--- reconf output ---\n%s", out.String())
+		}
+	})
+	return out
+}
+
+func writeFile(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func inode(t *testing.T, p string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// TestBindMountedDestination: a container serves its bind-mounted single file; reconf -watch
+// finds the mount through the engine and writes in place, so the container sees each render.
+// A second container's file with write = "rename" shows what a rename does: the container keeps
+// the old inode and never sees the new content.
+func TestBindMountedDestination(t *testing.T) {
+	d := testservers.DockerEngine(t)
+	cli := d.Client(t)
+	image := d.WebImage(t, "reconf-test/web:v1", "8080/tcp")
+
+	dir := t.TempDir()
+	confdir, out := filepath.Join(dir, "etc"), filepath.Join(dir, "out")
+	page, renamed := filepath.Join(out, "page.txt"), filepath.Join(out, "renamed.txt")
+	writeFile(t, page, "old\n")
+	writeFile(t, renamed, "old\n")
+	data := filepath.Join(dir, "data.yaml")
+	writeFile(t, data, "app:\n  v: \"1\"\n")
+	for name, extra := range map[string]string{"page": "", "renamed": "write = \"rename\"\n"} {
+		writeFile(t, filepath.Join(confdir, "conf.d", name+".toml"), fmt.Sprintf(
+			"[template]\nsrc = \"page.tmpl\"\ndest = %q\nkeys = [\"/app\"]\ncheck_cmd = \"grep -q v= {{.src}}\"\n%s",
+			filepath.Join(out, name+".txt"), extra))
+	}
+	writeFile(t, filepath.Join(confdir, "templates", "page.tmpl"), `v={{getv "/app/v"}}`+"\n")
+
+	url := serveFile(t, cli, image, "page", page)
+	renamedURL := serveFile(t, cli, image, "renamed", renamed)
+	waitBody(t, url, "old\n", 15*time.Second)
+	waitBody(t, renamedURL, "old\n", 15*time.Second)
+	ino := inode(t, page)
+
+	log := startReconf(t, []string{"DOCKER_HOST=" + d.Host},
+		"-backend", "file", "-file", data, "-confdir", confdir, "-watch", "-log-level", "debug")
+	took := waitBody(t, url, "v=1\n", 15*time.Second)
+	t.Logf("first render seen in the container after %v", took)
+	for i := 2; i <= 4; i++ {
+		want := fmt.Sprintf("v=%d\n", i)
+		start := time.Now()
+		writeFile(t, data, fmt.Sprintf("app:\n  v: \"%d\"\n", i))
+		waitBody(t, url, want, 10*time.Second)
+		t.Logf("change %d seen in the container after %v", i, time.Since(start))
+	}
+	if got := inode(t, page); got != ino {
+		t.Errorf("inode of %s changed: %d → %d", page, ino, got)
+	}
+	// The renamed destination has the new content on the host, not in its container.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(renamed)
+		if string(b) == "v=4\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %q, want v=4", renamed, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got, err := get(renamedURL); err != nil || got != "old\n" {
+		t.Errorf("container with write = \"rename\": %q, %v; want the old inode's \"old\\n\"", got, err)
+	}
+	l := log.String()
+	if n := strings.Count(l, "bind-mounts this file"); n != 1 || !strings.Contains(l, "container=page") {
+		t.Errorf("reason logged %d times (want once, naming container page):\n%s", n, l)
+	}
+	if strings.Contains(l, "not reachable") {
+		t.Errorf("engine reported unreachable:\n%s", l)
+	}
+}

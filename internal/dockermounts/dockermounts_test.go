@@ -1,0 +1,83 @@
+package dockermounts
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestFileMountsOnlyFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := fileMounts([]container.Summary{
+		{ID: "abc", Names: []string{"/proxy"}, Mounts: []container.MountPoint{
+			{Type: mount.TypeBind, Source: file, Destination: "/etc/haproxy.cfg"},
+			{Type: mount.TypeBind, Source: dir, Destination: "/conf"},
+			{Type: mount.TypeVolume, Source: "/var/lib/docker/volumes/v/_data", Destination: "/data"},
+		}},
+		{ID: "def", Mounts: []container.MountPoint{{Type: mount.TypeBind, Source: file + "/../haproxy.cfg"}}},
+	})
+	if len(got) != 1 || got[file] != "proxy" {
+		t.Errorf("fileMounts = %v, want only %s → proxy", got, file)
+	}
+}
+
+func TestNoEngine(t *testing.T) {
+	defaultSocket = filepath.Join(t.TempDir(), "docker.sock")
+	if f, err := New(Config{}); f != nil || err != nil {
+		t.Fatalf("New without DOCKER_HOST or socket = %v, %v; want nil, nil", f, err)
+	}
+}
+
+func TestUnreachableEngineSaysNoQuietly(t *testing.T) {
+	var log syncBuf
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	f, err := New(Config{Host: "unix://" + sock, TTL: time.Hour, Log: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	start := time.Now()
+	for range 50 {
+		if c, ok := f.BindMounted("/etc/haproxy.cfg"); ok {
+			t.Fatalf("BindMounted = %q, true; want false", c)
+		}
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("50 answers took %v", d)
+	}
+	if n := strings.Count(log.String(), "not reachable"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, log.String())
+	}
+}
