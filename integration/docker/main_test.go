@@ -157,7 +157,8 @@ func inode(t *testing.T, p string) uint64 {
 // TestBindMountedDestination: a container serves its bind-mounted single file; reconf -watch
 // finds the mount through the engine and writes in place, so the container sees each render.
 // A second container's file with write = "rename" shows what a rename does: the container keeps
-// the old inode and never sees the new content.
+// the old inode and never sees the new content. A third container, started while reconf runs,
+// sees the next render.
 func TestBindMountedDestination(t *testing.T) {
 	d := testservers.DockerEngine(t)
 	cli := d.Client(t)
@@ -170,7 +171,8 @@ func TestBindMountedDestination(t *testing.T) {
 	writeFile(t, renamed, "old\n")
 	data := filepath.Join(dir, "data.yaml")
 	writeFile(t, data, "app:\n  v: \"1\"\n")
-	for name, extra := range map[string]string{"page": "", "renamed": "write = \"rename\"\n"} {
+	late := filepath.Join(out, "late.txt")
+	for name, extra := range map[string]string{"page": "", "renamed": "write = \"rename\"\n", "late": ""} {
 		writeFile(t, filepath.Join(confdir, "conf.d", name+".toml"), fmt.Sprintf(
 			"[template]\nsrc = \"page.tmpl\"\ndest = %q\nkeys = [\"/app\"]\ncheck_cmd = \"grep -q v= {{.src}}\"\n%s",
 			filepath.Join(out, name+".txt"), extra))
@@ -212,9 +214,18 @@ func TestBindMountedDestination(t *testing.T) {
 	if got, err := get(renamedURL); err != nil || got != "old\n" {
 		t.Errorf("container with write = \"rename\": %q, %v; want the old inode's \"old\\n\"", got, err)
 	}
+	// A container started while reconf runs (the engine's start event drops reconf's cache):
+	// the very next render reaches it.
+	lateURL := serveFile(t, cli, image, "late", late)
+	waitBody(t, lateURL, "v=4\n", 15*time.Second)
+	start := time.Now()
+	writeFile(t, data, "app:\n  v: \"5\"\n")
+	waitBody(t, lateURL, "v=5\n", 10*time.Second)
+	t.Logf("container started after reconf: change seen after %v", time.Since(start))
+
 	l := log.String()
-	if n := strings.Count(l, "bind-mounts this file"); n != 1 || !strings.Contains(l, "container=page") {
-		t.Errorf("reason logged %d times (want once, naming container page):\n%s", n, l)
+	if n := strings.Count(l, "bind-mounts this file"); n != 2 || !strings.Contains(l, "container=page") || !strings.Contains(l, "container=late") {
+		t.Errorf("reason logged %d times (want once per resource, naming containers page and late):\n%s", n, l)
 	}
 	if strings.Contains(l, "not reachable") {
 		t.Errorf("engine reported unreachable:\n%s", l)
