@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -426,5 +427,69 @@ func TestWatchCancelFrozenServer(t *testing.T) {
 		t.Logf("Watch returned %v after cancel", time.Since(start).Round(time.Millisecond))
 	case <-time.After(3 * time.Second):
 		t.Fatal("Watch did not return within 3s of cancel with the server frozen")
+	}
+}
+
+// A server that accepts connections but never answers (frozen) is given up after wireSilence
+// and Get reads from the next one; later Gets try it last.
+func TestGetSkipsSilentServer(t *testing.T) {
+	srv := testservers.ZooKeeper(t)
+	st := newStore(t, srv.Addr)
+	st.put(t, "/silent/k", "v")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held sync.WaitGroup
+	defer held.Wait()
+	defer ln.Close()
+	held.Go(func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // read nothing, answer nothing
+		}
+	})
+	c, err := New(Config{Nodes: []string{ln.Addr().String(), srv.Addr}, Logger: quiet, RequestTimeout: 8 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	get := func(what string, limit time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		kv, err := c.Get(context.Background(), []string{"/silent"})
+		if err != nil || kv["/silent/k"] != "v" {
+			t.Fatalf("%s: %v, %v", what, kv, err)
+		}
+		d := time.Since(start)
+		if d > limit {
+			t.Errorf("%s took %v, want ≤ %v", what, d, limit)
+		}
+		c.wireMu.Lock() // no kept session: the next Get dials again
+		wc := c.wire
+		c.wire = nil
+		c.wireMu.Unlock()
+		if wc != nil {
+			wc.close()
+		}
+		return d
+	}
+	// The first node tried is random: until a Get met the silent one.
+	for i := 0; get(fmt.Sprintf("Get %d", i), wireSilence+2*time.Second) < wireSilence; i++ {
+		if i == 20 {
+			t.Fatal("20 Gets never tried the silent server first")
+		}
+	}
+	for i := range 3 {
+		get(fmt.Sprintf("Get %d after the silent server", i), wireSilence/2)
 	}
 }

@@ -1,0 +1,155 @@
+package consul
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reconf/reconf/internal/testutil"
+)
+
+// heldAgent stands for a client agent whose server froze: while frozen, every request hangs,
+// and so do the blocking queries that were waiting when it froze, also after the thaw (the
+// agent holds them at the frozen server); requests made after the thaw are answered.
+type heldAgent struct {
+	mu     sync.Mutex
+	value  string
+	index  uint64
+	wake   chan struct{} // closed at each change
+	frozen chan struct{} // closed while frozen
+	thawed chan struct{} // closed once thawed
+	done   chan struct{} // closed when the test ends: hung requests return
+}
+
+func (a *heldAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	frozen, thawed := a.frozen, a.thawed
+	a.mu.Unlock()
+	hang := func() {
+		select {
+		case <-r.Context().Done():
+		case <-a.done:
+		}
+	}
+	select {
+	case <-frozen:
+		select {
+		case <-thawed:
+		default:
+			hang() // sent to the frozen server
+			return
+		}
+	default:
+	}
+	if r.URL.Path == "/v1/status/leader" {
+		_, _ = w.Write([]byte(`"127.0.0.1:8300"`))
+		return
+	}
+	a.mu.Lock()
+	if idx, err := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64); err == nil && idx >= a.index {
+		wake := a.wake
+		a.mu.Unlock()
+		select {
+		case <-wake:
+		case <-frozen:
+			hang() // held at the frozen server, thaw or not
+			return
+		case <-r.Context().Done():
+			return
+		}
+		a.mu.Lock()
+	}
+	index, value := a.index, a.value
+	a.mu.Unlock()
+	w.Header().Set("X-Consul-Index", strconv.FormatUint(index, 10))
+	_ = json.NewEncoder(w).Encode([]struct{ Key, Value string }{{"held/k", base64.StdEncoding.EncodeToString([]byte(value))}})
+}
+
+func (a *heldAgent) set(v string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.value = v
+	a.index++
+	close(a.wake)
+	a.wake = make(chan struct{})
+}
+
+func (a *heldAgent) freeze() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	close(a.frozen)
+}
+
+func (a *heldAgent) thaw() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	close(a.thawed)
+}
+
+// A blocking query that the agent holds at a frozen server is sent again once the agent
+// answers again (its prober saw a probe go unanswered), instead of waiting for the query's own
+// deadline (a minute here): the change made meanwhile is signalled and read within seconds.
+func TestHeldQuerySentAgain(t *testing.T) {
+	a := &heldAgent{value: "v1", index: 5, wake: make(chan struct{}), frozen: make(chan struct{}),
+		thawed: make(chan struct{}), done: make(chan struct{})}
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	defer close(a.done)
+	c, err := New(Config{Address: srv.Listener.Addr().String(), WaitTime: time.Minute, RequestTimeout: 3 * time.Second,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	changed := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() { done <- c.Watch(ctx, []string{"/held"}, changed) }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Watch returned %v", err)
+		}
+	}()
+	select {
+	case <-changed: // in place
+	case <-time.After(10 * time.Second):
+		t.Fatal("no signal within 10s of the watch starting")
+	}
+	a.freeze()
+	// Long enough for a probe to go unanswered (probeStalled).
+	frozenAt := time.Now()
+	testutil.Until(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if time.Since(frozenAt) < 2*probeStalled {
+			return fmt.Errorf("frozen for %v", time.Since(frozenAt))
+		}
+		return nil
+	})
+	a.set("v2") // a write the held query does not report
+	select {
+	case <-changed:
+		t.Fatal("a signal while the agent was frozen")
+	default:
+	}
+	a.thaw()
+	thawedAt := time.Now()
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no signal within 10s of the thaw: the held query was not sent again")
+	}
+	kv, err := c.Get(context.Background(), []string{"/held"})
+	if err != nil || kv["/held/k"] != "v2" {
+		t.Fatalf("Get after the signal: %v, %v; want v2", kv, err)
+	}
+	t.Logf("the change made while frozen was signalled %v after the thaw", time.Since(thawedAt))
+}
