@@ -117,7 +117,7 @@ func checkValue(t *testing.T, value string, want backends.Service) {
 }
 
 // TestKV drives `reconf registrator` against etcd, Redis and ZooKeeper: the key convention
-// with a JSON value, lease / key TTL / ephemeral node, deregistration, and the store losing
+// (registrator's "ip:port" value on etcd, JSON with -kv-value json and on the others), lease / key TTL / ephemeral node, deregistration, and the store losing
 // the keys or going away.
 func TestKV(t *testing.T) {
 	w := newWorld(t)
@@ -149,7 +149,10 @@ func TestKV(t *testing.T) {
 		p := w.registrator(t, "-ttl", "3", "-ttl-refresh", "1", "-heal", "1s", uri)
 		k1 := "/services/web/" + w.id("e1", "8080")
 		has(t, s, wait, k1)
-		checkValue(t, s.get()[k1], want("e1", "", w.hostPort(t, id1, "8080/tcp")))
+		// On etcd the value is registrator's own, "ip:port" (-kv-value json: below).
+		if got, want := s.get()[k1], "127.0.0.1:"+w.hostPort(t, id1, "8080/tcp"); got != want {
+			t.Errorf("%s = %q, want registrator's %q", k1, got, want)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		r, err := cli.Get(ctx, k1)
@@ -190,8 +193,9 @@ func TestKV(t *testing.T) {
 		// reconf dies without a word: the lease runs out; a new reconf registers again.
 		p.killHard(t)
 		has(t, s, wait)
-		w.registrator(t, "-ttl", "3", "-ttl-refresh", "1", uri)
+		w.registrator(t, "-ttl", "3", "-ttl-refresh", "1", "-kv-value", "json", uri)
 		has(t, s, wait, k1)
+		checkValue(t, s.get()[k1], want("e1", "", w.hostPort(t, id1, "8080/tcp")))
 		w.stop(t, id1)
 		has(t, s, wait)
 

@@ -37,6 +37,10 @@ type Config struct {
 	// Heal is how often reconf checks that the store still holds every service it registered
 	// and restores what is missing (reconf's own; 0 turns it off).
 	Heal time.Duration
+	// KVValue is what an instance's key holds on etcd, ZooKeeper and Redis: "ip:port"
+	// (registrator's etcd value) or "json" (reconf register's, with tags and meta); ""
+	// means "ip:port" on etcd and "json" elsewhere (reconf's own).
+	KVValue string
 	// KVChecks runs SERVICE_CHECK_HTTP/_HTTPS/_TCP on etcd, ZooKeeper and Redis (reconf's own).
 	KVChecks bool
 	// Timeout bounds one store request.
@@ -78,6 +82,7 @@ func Parse(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.RetryAttempts, "retry-attempts", 0, "max retry attempts to reach the backend at start (-1: forever)")
 	fs.IntVar(&retryInterval, "retry-interval", 2000, "interval (milliseconds) between retry attempts")
 	fs.DurationVar(&c.Heal, "heal", 10*time.Second, "reconf: how often to check that the store still holds what was registered and restore what it lost (0: never)")
+	fs.StringVar(&c.KVValue, "kv-value", "", "reconf: what a key holds on etcd, zookeeper and redis: ip:port (registrator's etcd value; the default on etcd) or json (with tags and meta; the default on zookeeper and redis)")
 	fs.BoolVar(&c.KVChecks, "kv-checks", true, "reconf: on etcd, zookeeper and redis run SERVICE_CHECK_HTTP/_HTTPS/_TCP and keep an instance only while its check passes")
 	fs.DurationVar(&c.Timeout, "store-timeout", 3*time.Second, "reconf: bound on one store request")
 	fs.StringVar(&logLevel, "log-level", "info", "reconf: debug, info, warn, error")
@@ -129,6 +134,8 @@ func (c *Config) validate(ttl, refresh, retryInterval int) error {
 		return fmt.Errorf("%w: -retry-interval must be greater than 0", ErrInvalid)
 	case c.Deregister != "always" && c.Deregister != "on-success":
 		return fmt.Errorf(`%w: -deregister must be "always" or "on-success"`, ErrInvalid)
+	case c.KVValue != "" && c.KVValue != "ip:port" && c.KVValue != "json":
+		return fmt.Errorf(`%w: -kv-value must be "ip:port" or "json"`, ErrInvalid)
 	case c.RetryAttempts < -1:
 		return fmt.Errorf("%w: -retry-attempts must be -1 (forever) or more", ErrInvalid)
 	case c.Heal < 0 || c.Timeout <= 0:

@@ -46,7 +46,7 @@ func (r *etcdRegistry) Ping(ctx context.Context) error {
 func (r *etcdRegistry) ttl() int64 { return int64(math.Ceil(r.c.TTL.Seconds())) }
 
 func (r *etcdRegistry) Register(ctx context.Context, s *Service) error {
-	val, err := encode(s)
+	val, err := r.c.encode(s)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (r *etcdRegistry) Abandon(ctx context.Context, s *Service) error {
 	if r.c.TTL <= 0 {
 		return nil
 	}
-	val, err := encode(s)
+	val, err := r.c.encode(s)
 	if err != nil {
 		return err
 	}

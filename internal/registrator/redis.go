@@ -39,7 +39,7 @@ func (r *redisRegistry) Ping(ctx context.Context) error {
 }
 
 func (r *redisRegistry) Register(ctx context.Context, s *Service) error {
-	val, err := encode(s)
+	val, err := r.c.encode(s)
 	if err != nil {
 		return err
 	}

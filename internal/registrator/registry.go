@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +45,8 @@ type registryConfig struct {
 	TTL      time.Duration // 0: keys do not expire (ZooKeeper: the session timeout, 10s)
 	Hostname string
 	Timeout  time.Duration // per store request
+	// Value is "ip:port" or "json" (see Config.KVValue; "" picks the store's default).
+	Value string
 }
 
 // prefix returns the key prefix a KV URI names ("/" when it has no path).
@@ -76,7 +80,22 @@ func parseKey(prefix, key string) (name, id string, ok bool) {
 	return name, id, true
 }
 
-func encode(s *Service) ([]byte, error) { return discovery.Encode(s.Service) }
+// encode is the value of s's key: registrator's "ip:port", or the JSON of reconf register
+// (address, port, tags, meta), as c.Value says; "" is "ip:port" on etcd, as registrator
+// writes it there, and JSON on the other stores.
+func (c registryConfig) encode(s *Service) ([]byte, error) {
+	v := c.Value
+	if v == "" {
+		v = "json"
+		if c.URI != nil && c.URI.Scheme == "etcd" {
+			v = "ip:port"
+		}
+	}
+	if v == "ip:port" {
+		return []byte(net.JoinHostPort(s.Address, strconv.Itoa(s.Port))), nil
+	}
+	return discovery.Encode(s.Service)
+}
 
 // newRegistry opens the store a URI names.
 func newRegistry(c registryConfig) (Registry, error) {

@@ -19,7 +19,7 @@ import (
 // re-sync, a store that does not answer keeps every registration to be restored when it does.
 // Nothing is deregistered when Run returns.
 func Run(ctx context.Context, cfg Config, docker *client.Client, log *slog.Logger) error {
-	reg, err := newRegistry(registryConfig{URI: cfg.URI, TTL: cfg.TTL, Hostname: cfg.Hostname, Timeout: cfg.Timeout})
+	reg, err := newRegistry(registryConfig{URI: cfg.URI, TTL: cfg.TTL, Hostname: cfg.Hostname, Timeout: cfg.Timeout, Value: cfg.KVValue})
 	if err != nil {
 		return err
 	}

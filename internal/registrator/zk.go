@@ -77,7 +77,7 @@ func (r *zkRegistry) Ping(context.Context) error {
 }
 
 func (r *zkRegistry) Register(_ context.Context, s *Service) error {
-	val, err := encode(s)
+	val, err := r.c.encode(s)
 	if err != nil {
 		return err
 	}
