@@ -270,35 +270,9 @@ func TestConsulTemplateNginx(t *testing.T) {
 // checkFailed matches reconf's report of a check_command that failed on services.conf.
 var checkFailed = regexp.MustCompile(`services\.conf.*check_cmd failed.*invalid parameter.*bad-param`)
 
-// consulTemplateBinary is the consul-template v0.42.1 the output is compared with:
-// $RECONF_CONSUL_TEMPLATE, else the one scripts/build-consul-template.sh caches. Missing, the
-// test fails.
-func consulTemplateBinary(t *testing.T) string {
-	t.Helper()
-	cands := []string{os.Getenv("RECONF_CONSUL_TEMPLATE")}
-	if cands[0] == "" {
-		cache := os.Getenv("RECONF_CACHE")
-		if cache == "" {
-			base := os.Getenv("XDG_CACHE_HOME")
-			if base == "" {
-				home, _ := os.UserHomeDir()
-				base = filepath.Join(home, ".cache")
-			}
-			cache = filepath.Join(base, "reconf")
-		}
-		cands = []string{
-			filepath.Join(cache, "consul-template-0.42.1", "consul-template"),
-			filepath.Join(cache, "ct-0.42.1", "consul-template"),
-		}
-	}
-	for _, c := range cands {
-		if st, err := os.Stat(c); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return c
-		}
-	}
-	t.Fatalf("consul-template 0.42.1 missing (tried %v; scripts/build-consul-template.sh installs it, or set RECONF_CONSUL_TEMPLATE)", cands)
-	return ""
-}
+// consulTemplateBinary is the consul-template v0.42.1 the output is compared with; missing,
+// the test fails.
+func consulTemplateBinary(t *testing.T) string { return testservers.ConsulTemplateBinary(t) }
 
 // runOnce runs a -once render to completion within ctOnceLimit (SIGINT past it: consul-template
 // stops on SIGINT) with no CONSUL_* variables from the machine, and returns its output and exit

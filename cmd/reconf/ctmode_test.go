@@ -129,34 +129,8 @@ func ctRun(t *testing.T, path, dir string, args ...string) result {
 	return result{code, p.stdout.String(), p.stderr.String()}
 }
 
-// ctBinary is the real consul-template: $RECONF_CONSUL_TEMPLATE, else the one the build
-// scripts cache. Missing, the test fails: the oracle is never skipped.
-func ctBinary(t *testing.T) string {
-	t.Helper()
-	cands := []string{os.Getenv("RECONF_CONSUL_TEMPLATE")}
-	if cands[0] == "" {
-		cache := os.Getenv("RECONF_CACHE")
-		if cache == "" {
-			base := os.Getenv("XDG_CACHE_HOME")
-			if base == "" {
-				home, _ := os.UserHomeDir()
-				base = filepath.Join(home, ".cache")
-			}
-			cache = filepath.Join(base, "reconf")
-		}
-		cands = []string{
-			filepath.Join(cache, "ct-0.42.1", "consul-template"),
-			filepath.Join(cache, "consul-template-0.42.1", "consul-template"),
-		}
-	}
-	for _, c := range cands {
-		if st, err := os.Stat(c); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return c
-		}
-	}
-	t.Fatalf("consul-template 0.42.1 binary not found at %q (set RECONF_CONSUL_TEMPLATE)", cands)
-	return ""
-}
+// ctBinary is the real consul-template (the oracle); missing, the test fails.
+func ctBinary(t *testing.T) string { return testservers.ConsulTemplateBinary(t) }
 
 // ctDir is a new folder holding files (name → contents, mode 0644).
 func ctDir(t *testing.T, files map[string]string) string {

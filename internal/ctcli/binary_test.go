@@ -17,37 +17,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul-template/config"
+
+	"github.com/reconf/reconf/internal/testservers"
 )
 
-// consulTemplate returns the real consul-template v0.42.1 binary: $RECONF_CONSUL_TEMPLATE,
-// else the one scripts/build-consul-template.sh caches. Absent, the test is skipped, except
-// under CI=true where it fails.
-func consulTemplate(t *testing.T) string {
-	t.Helper()
-	cands := []string{os.Getenv("RECONF_CONSUL_TEMPLATE")}
-	if cands[0] == "" {
-		cache := os.Getenv("RECONF_CACHE")
-		if cache == "" {
-			base := os.Getenv("XDG_CACHE_HOME")
-			if base == "" {
-				home, _ := os.UserHomeDir()
-				base = filepath.Join(home, ".cache")
-			}
-			cache = filepath.Join(base, "reconf")
-		}
-		cands = []string{filepath.Join(cache, "consul-template-0.42.1", "consul-template"), filepath.Join(cache, "ct-0.42.1", "consul-template")}
-	}
-	for _, c := range cands {
-		if st, err := os.Stat(c); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return c
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("consul-template binary missing (%q; set RECONF_CONSUL_TEMPLATE or run scripts/build-consul-template.sh)", cands)
-	}
-	t.Skipf("consul-template binary missing (%q); set RECONF_CONSUL_TEMPLATE", cands)
-	return ""
-}
+// consulTemplate returns the real consul-template v0.42.1 binary; missing, the test fails.
+func consulTemplate(t *testing.T) string { return testservers.ConsulTemplateBinary(t) }
 
 type ctRun struct {
 	stdout, stderr string
