@@ -53,8 +53,10 @@ import (
 // A store error fails the render (stale beats partial), as for keys. Every answer is memoized
 // for the pass, so the templates of one pass see one view of the services.
 
-// errNoCatalogFeature says which Consul-only part of a query the key convention cannot answer.
-func errNoCatalogFeature(d fmt.Stringer, m map[string]string) error {
+// errConsulOnly says which Consul-only part of a query (a datacenter, a namespace,
+// partition, peer or sameness group) a store other than Consul cannot answer: keys and the key
+// convention alike.
+func errConsulOnly(d fmt.Stringer, m map[string]string) error {
 	if dc := m["dc"]; dc != "" {
 		return fmt.Errorf("%s: datacenter %q: datacenters exist only on Consul", d, dc)
 	}
@@ -167,7 +169,7 @@ func (rs *renderState) conventionService(s string) ([]*dep.HealthService, error)
 		return nil, err
 	}
 	m := match(dep.HealthServiceQueryRe, s)
-	if err := errNoCatalogFeature(d, m); err != nil {
+	if err := errConsulOnly(d, m); err != nil {
 		return nil, err
 	}
 	// Which statuses the query accepts: consul-template's default is passing only.
@@ -211,7 +213,7 @@ func (rs *renderState) conventionServices(s string) ([]*dep.CatalogSnippet, erro
 	if err := rs.noServices(d.String()); err != nil {
 		return nil, err
 	}
-	if err := errNoCatalogFeature(d, match(dep.CatalogServicesQueryRe, s)); err != nil {
+	if err := errConsulOnly(d, match(dep.CatalogServicesQueryRe, s)); err != nil {
 		return nil, err
 	}
 	for name, tags := range rs.conventionNames() {
@@ -262,7 +264,7 @@ func (rs *renderState) conventionNode(s string) (*dep.CatalogNode, error) {
 		return nil, err
 	}
 	m := match(dep.CatalogNodeQueryRe, s)
-	if err := errNoCatalogFeature(d, m); err != nil {
+	if err := errConsulOnly(d, m); err != nil {
 		return nil, err
 	}
 	name := m["name"]
@@ -307,7 +309,7 @@ func (rs *renderState) conventionNodes(s string) ([]*dep.Node, error) {
 	if err := rs.noServices(d.String()); err != nil {
 		return nil, err
 	}
-	if err := errNoCatalogFeature(d, match(dep.CatalogNodesQueryRe, s)); err != nil {
+	if err := errConsulOnly(d, match(dep.CatalogNodesQueryRe, s)); err != nil {
 		return nil, err
 	}
 	return rs.conventionNodeList(), nil

@@ -75,58 +75,55 @@ func (rs *renderState) funcs() texttemplate.FuncMap {
 	return fm
 }
 
-// kvGet reads one key: its value and whether it exists.
-func (rs *renderState) kvGet(s string) (string, bool, error) {
+// kvGet reads one key: its query, its value and whether it exists.
+func (rs *renderState) kvGet(s string) (*dep.KVGetQuery, string, bool, error) {
 	d, err := dep.NewKVGetQuery(s)
 	if err != nil {
-		return "", false, err
+		return nil, "", false, err
 	}
 	m := match(dep.KVGetQueryRe, s)
 	p := backends.CleanPrefix(m["key"])
 	rs.deps.prefix(p)
 	if rs.pass.store.Consul != nil {
 		data, err := rs.pass.fetch(d)
-		if err != nil {
-			rs.fail(err)
-			return "", false, nil
+		if err != nil || data == nil {
+			if err != nil {
+				rs.fail(err)
+			}
+			return d, "", false, nil
 		}
-		if data == nil {
-			return "", false, nil
-		}
-		return data.(string), true, nil
+		return d, data.(string), true, nil
 	}
-	if m["dc"] != "" {
-		return "", false, fmt.Errorf("%s: datacenter %q: datacenters exist only on Consul", d, m["dc"])
+	if err := errConsulOnly(d, m); err != nil {
+		return d, "", false, err
 	}
 	kv, err := rs.pass.get(rs.ctx, p)
 	if err != nil {
 		rs.fail(fmt.Errorf("%s: %w", d, err))
-		return "", false, nil
+		return d, "", false, nil
 	}
 	// The key as written, not cleaned: "app/name/" is another key than "app/name" (a folder
 	// marker, as Consul's UI makes them).
 	v, ok := kv["/"+m["key"]]
-	return v, ok, nil
+	return d, v, ok, nil
 }
 
 func (rs *renderState) key(s string) (string, error) {
 	if s == "" {
 		return "", nil
 	}
-	v, ok, err := rs.kvGet(s)
-	if err != nil || ok {
-		return v, err
+	d, v, ok, err := rs.kvGet(s)
+	if err == nil && !ok && rs.fatal == nil {
+		rs.wait(d) // a missing key blocks the render, as in consul-template
 	}
-	d, _ := dep.NewKVGetQuery(s)
-	rs.wait(d) // a missing key blocks the render, as in consul-template
-	return "", nil
+	return v, err
 }
 
 func (rs *renderState) keyExists(s string) (bool, error) {
 	if s == "" {
 		return false, nil
 	}
-	_, ok, err := rs.kvGet(s)
+	_, _, ok, err := rs.kvGet(s)
 	return ok, err
 }
 
@@ -134,7 +131,7 @@ func (rs *renderState) keyOrDefault(s, def string) (string, error) {
 	if s == "" {
 		return def, nil
 	}
-	v, ok, err := rs.kvGet(s)
+	_, v, ok, err := rs.kvGet(s)
 	if err != nil {
 		return "", err
 	}
@@ -151,8 +148,8 @@ func (rs *renderState) kvList(s string) (*dep.KVListQuery, []*dep.KeyPair, error
 	if err != nil {
 		return nil, nil, err
 	}
-	prefix := match(dep.KVListQueryRe, s)["prefix"]
-	dc := match(dep.KVListQueryRe, s)["dc"]
+	m := match(dep.KVListQueryRe, s)
+	prefix := m["prefix"]
 	watch := backends.CleanPrefix(prefix) // a folder: the keys under it
 	if !strings.HasSuffix(prefix, "/") {
 		watch = path.Dir(watch) // a string prefix: its parent holds every match
@@ -167,8 +164,8 @@ func (rs *renderState) kvList(s string) (*dep.KVListQuery, []*dep.KeyPair, error
 		pairs, _ := data.([]*dep.KeyPair)
 		return d, pairs, nil
 	}
-	if dc != "" {
-		return d, nil, fmt.Errorf("%s: datacenter %q: datacenters exist only on Consul", d, dc)
+	if err := errConsulOnly(d, m); err != nil {
+		return d, nil, err
 	}
 	kv, err := rs.pass.get(rs.ctx, watch)
 	if err != nil {
@@ -197,27 +194,24 @@ func (rs *renderState) kvList(s string) (*dep.KVListQuery, []*dep.KeyPair, error
 	return d, pairs, nil
 }
 
+// ls keeps the top-level keys of a listing (no folders, no deeper keys), as consul-template's
+// ls does.
 func (rs *renderState) ls(s string, emptyIsSafe bool) ([]*dep.KeyPair, error) {
-	result := []*dep.KeyPair{}
-	if s == "" {
-		return result, nil
-	}
-	d, pairs, err := rs.kvList(s)
-	if err != nil {
-		return result, err
-	}
-	for _, p := range pairs {
-		if p.Key != "" && !strings.Contains(p.Key, "/") {
-			result = append(result, p)
-		}
-	}
-	if len(result) == 0 && !emptyIsSafe && rs.fatal == nil {
-		rs.wait(d)
-	}
-	return result, nil
+	return rs.list(s, emptyIsSafe, func(p *dep.KeyPair) bool {
+		return p.Key != "" && !strings.Contains(p.Key, "/")
+	})
 }
 
+// tree keeps every key of a listing but the folder markers (keys ending in '/').
 func (rs *renderState) tree(s string, emptyIsSafe bool) ([]*dep.KeyPair, error) {
+	return rs.list(s, emptyIsSafe, func(p *dep.KeyPair) bool {
+		return p.Key != "" && !strings.HasSuffix(p.Key, "/")
+	})
+}
+
+// list is ls and tree: the pairs of a listing that keep accepts. An empty answer blocks the
+// render unless emptyIsSafe (safeLs and safeTree pass false).
+func (rs *renderState) list(s string, emptyIsSafe bool, keep func(*dep.KeyPair) bool) ([]*dep.KeyPair, error) {
 	result := []*dep.KeyPair{}
 	if s == "" {
 		return result, nil
@@ -227,8 +221,7 @@ func (rs *renderState) tree(s string, emptyIsSafe bool) ([]*dep.KeyPair, error) 
 		return result, err
 	}
 	for _, p := range pairs {
-		parts := strings.Split(p.Key, "/")
-		if parts[len(parts)-1] != "" {
+		if keep(p) {
 			result = append(result, p)
 		}
 	}
