@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/reconf/reconf/internal/testservers"
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // reconfBin is the real reconf binary, built once by TestMain.
@@ -89,28 +88,10 @@ func waitBody(t *testing.T, url, want string, d time.Duration) time.Duration {
 	return 0
 }
 
-// syncBuf collects a process's output.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startReconf runs reconf with args and env; cleanup stops it by its pid.
-func startReconf(t *testing.T, env []string, args ...string) *syncBuf {
+func startReconf(t *testing.T, env []string, args ...string) *testutil.SyncBuffer {
 	t.Helper()
-	out := &syncBuf{}
+	out := &testutil.SyncBuffer{}
 	cmd := exec.Command(reconfBin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out

@@ -1,7 +1,6 @@
 package registrator
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/reconf/reconf/internal/testservers"
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // reconfBin is the real reconf binary, built once by TestMain.
@@ -167,33 +167,16 @@ func (w *world) id(name, port string) string { return w.hostname + ":" + name + 
 // stopped by its pid.
 type proc struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testutil.SyncBuffer
 	done chan struct{}
 	once sync.Once
 	code int
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // registrator starts `reconf registrator args…` against w's engine.
 func (w *world) registrator(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &proc{out: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(reconfBin, append([]string{"registrator"}, args...)...)
 	p.cmd.Env = append(os.Environ(), "DOCKER_HOST="+w.d.Host)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

@@ -1,38 +1,21 @@
 package dockermounts
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"go.uber.org/goleak"
+
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestFileMountsOnlyFiles(t *testing.T) {
 	dir := t.TempDir()
@@ -61,7 +44,7 @@ func TestNoEngine(t *testing.T) {
 }
 
 func TestUnreachableEngineSaysNoQuietly(t *testing.T) {
-	var log syncBuf
+	var log testutil.SyncBuffer
 	sock := filepath.Join(t.TempDir(), "docker.sock")
 	f, err := New(Config{Host: "unix://" + sock, TTL: time.Hour, Log: slog.New(slog.NewTextHandler(&log, nil))})
 	if err != nil {
