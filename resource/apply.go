@@ -148,19 +148,14 @@ func (r *Resource) applyData(ctx context.Context, d template.Data, o SyncOptions
 		return fail("", fmt.Errorf("%w: %w", ErrRender, err))
 	}
 
-	return r.write(ctx, content, o, log, res)
-}
-
-// write runs the pipeline on rendered content: compare → stage → check → rename → reload (→
-// roll back), on top of res (the render's part of the result).
-func (r *Resource) write(ctx context.Context, content []byte, o SyncOptions, log *slog.Logger, res Result) (Result, error) {
-	res, _, err := r.writeUndo(ctx, content, o, log, res)
+	res, _, err = r.write(ctx, content, o, log, res)
 	return res, err
 }
 
-// writeUndo is write that also returns how to put back what it replaced (nil when nothing was
-// written).
-func (r *Resource) writeUndo(ctx context.Context, content []byte, o SyncOptions, log *slog.Logger, res Result) (Result, func() error, error) {
+// write runs the pipeline on rendered content: compare → stage → check → rename → reload (→
+// roll back), on top of res (the render's part of the result). It also returns how to put
+// back what it replaced (nil when nothing was written, or when a failed reload put it back).
+func (r *Resource) write(ctx context.Context, content []byte, o SyncOptions, log *slog.Logger, res Result) (Result, func() error, error) {
 	var undo func() error
 	fail := func(step string, err error) (Result, func() error, error) {
 		if step == "" {

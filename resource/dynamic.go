@@ -36,5 +36,5 @@ func (r *Resource) Write(ctx context.Context, content []byte, o SyncOptions) (Re
 	if log == nil {
 		log = slog.Default()
 	}
-	return r.writeUndo(ctx, content, o, log.With("resource", r.Name, "dest", r.Dest), Result{})
+	return r.write(ctx, content, o, log.With("resource", r.Name, "dest", r.Dest), Result{})
 }

@@ -43,7 +43,7 @@ type Resource struct {
 	// LeftDelim, RightDelim and MissingKey are the template options as written.
 	LeftDelim, RightDelim string
 	MissingKey            string // "", "default" or "error"
-	// Write is how the destination is replaced ("" means WriteAuto).
+	// WriteMode is how the destination is replaced ("" means WriteAuto).
 	WriteMode WriteMode
 }
 
