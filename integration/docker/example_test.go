@@ -18,6 +18,7 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/reconf/reconf/internal/testservers"
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // exampleDir is examples/docker, relative to this package.
@@ -200,34 +201,29 @@ func TestExample(t *testing.T) {
 	for i := 3; i <= 7; i++ {
 		name := fmt.Sprintf("web%d", i)
 		started := runWeb(t, cli, web, name)
-		deadline := started.Add(2 * time.Second)
-		for {
-			if at, ok := c.seen(name); ok {
-				t.Logf("%s: first answer %v after its start", name, at.Sub(started).Round(time.Millisecond))
-				break
+		testutil.Until(t, 2*time.Second-time.Since(started), 10*time.Millisecond, func() error {
+			if _, ok := c.seen(name); !ok {
+				return fmt.Errorf("%s: no answer within 2 s of its start", name)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: no answer within 2 s of its start", name)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
+		at, _ := c.seen(name)
+		t.Logf("%s: first answer %v after its start", name, at.Sub(started).Round(time.Millisecond))
 		removeContainer(t, cli, running[0])
 		running = append(running[1:], name)
 		// Let the client send 50 more requests against the new set.
 		c.mu.Lock()
 		want := c.n + 50
 		c.mu.Unlock()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		testutil.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 			c.mu.Lock()
 			n := c.n
 			c.mu.Unlock()
-			if n >= want {
-				break
+			if n < want {
+				return fmt.Errorf("the client sent %d requests in 10 s, want 50", n-want+50)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the client sent %d requests in 10 s, want 50", n-want+50)
-			}
-		}
+			return nil
+		})
 	}
 	stop()
 	<-done

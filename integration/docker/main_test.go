@@ -72,20 +72,15 @@ func get(url string) (string, error) {
 	return string(b), err
 }
 
-// waitBody polls url until it answers want, for at most d.
+// waitBody polls url until it answers want, for at most d, and returns how long that took.
 func waitBody(t *testing.T, url, want string, d time.Duration) time.Duration {
 	t.Helper()
-	start := time.Now()
-	var got string
-	var err error
-	for time.Since(start) < d {
-		if got, err = get(url); err == nil && got == want {
-			return time.Since(start)
+	return testutil.Until(t, d, 20*time.Millisecond, func() error {
+		if got, err := get(url); err != nil || got != want {
+			return fmt.Errorf("%s: after %v got %q (err %v), want %q", url, d, got, err, want)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s: after %v got %q (err %v), want %q", url, d, got, err, want)
-	return 0
+		return nil
+	})
 }
 
 // startReconf runs reconf with args and env; cleanup stops it by its pid.
@@ -181,17 +176,12 @@ func TestBindMountedDestination(t *testing.T) {
 		t.Errorf("inode of %s changed: %d → %d", page, ino, got)
 	}
 	// The renamed destination has the new content on the host, not in its container.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, _ := os.ReadFile(renamed)
-		if string(b) == "v=4\n" {
-			break
+	testutil.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if b, _ := os.ReadFile(renamed); string(b) != "v=4\n" {
+			return fmt.Errorf("%s = %q, want v=4", renamed, b)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s = %q, want v=4", renamed, b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if got, err := get(renamedURL); err != nil || got != "old\n" {
 		t.Errorf("container with write = \"rename\": %q, %v; want the old inode's \"old\\n\"", got, err)
 	}

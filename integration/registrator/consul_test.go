@@ -1,6 +1,7 @@
 package registrator
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/reconf/reconf/internal/testservers"
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // consulStore reads what reconf put into a Consul agent.
@@ -58,15 +60,15 @@ func (c *consulStore) has(t *testing.T, within time.Duration, want ...string) {
 	if want == nil {
 		want = []string{}
 	}
-	eventually(t, within, func() string {
+	testutil.Until(t, within, poll, func() error {
 		got := c.ids()
 		if got == nil {
 			got = []string{}
 		}
 		if !reflect.DeepEqual(got, want) {
-			return fmt.Sprintf("consul services %q, want %q", got, want)
+			return fmt.Errorf("after %v: consul services %q, want %q", within, got, want)
 		}
-		return ""
+		return nil
 	})
 }
 
@@ -106,11 +108,11 @@ func TestConsul(t *testing.T) {
 		// Running before reconf starts: registered; exited: not.
 		pre := w.run(t, ctr{name: "pre", image: w.app, publish: []string{"8080/tcp"}})
 		w.run(t, ctr{name: "gone", publish: []string{"8080/tcp"}, env: []string{"EXIT_AFTER=0s"}})
-		eventually(t, wait, func() string {
+		testutil.Until(t, wait, poll, func() error {
 			if st := w.inspect(t, "gone").State; st.Running || st.Status != "exited" {
-				return "container gone has not exited: " + st.Status
+				return errors.New("container gone has not exited: " + st.Status)
 			}
-			return ""
+			return nil
 		})
 		w.registrator(t, "-tags", `x,y\,z`, "-heal", "0", c.uri())
 		c.has(t, wait, w.id("pre", "8080"))
@@ -206,14 +208,14 @@ func TestConsul(t *testing.T) {
 			t.Errorf("ttl check starts %q, want critical", ch.Status)
 		}
 		// The HTTP check passes (Consul reaches the container through 127.0.0.1).
-		eventually(t, wait, func() string {
+		testutil.Until(t, wait, poll, func() error {
 			checks, _ := c.cli.Agent().Checks()
 			for _, ch := range checks {
 				if ch.ServiceID == w.id("http", "8080") && ch.Status == api.HealthPassing {
-					return ""
+					return nil
 				}
 			}
-			return "http check not passing"
+			return errors.New("http check not passing")
 		})
 		if m := c.get(t, w.id("http", "8080")).Meta; m["check_http"] != "/health" || m["check_interval"] != "2s" {
 			t.Errorf("http: meta %v, want the check keys too", m)
@@ -275,11 +277,11 @@ func TestConsul(t *testing.T) {
 		c.has(t, wait, w.id("s1", "8080"))
 		c.srv.Stop(t)
 		w.run(t, ctr{name: "s2", publish: []string{"8080/tcp"}}) // started while Consul is down
-		eventually(t, wait, func() string {
+		testutil.Until(t, wait, poll, func() error {
 			if !strings.Contains(p.out.String(), "register failed") {
-				return "reconf has not tried to register s2 yet"
+				return errors.New("reconf has not tried to register s2 yet")
 			}
-			return ""
+			return nil
 		})
 		c.srv.Start(t) // a -dev agent comes back empty
 		back := time.Now()

@@ -16,6 +16,7 @@ import (
 	"github.com/reconf/reconf/backends"
 	"github.com/reconf/reconf/discovery"
 	"github.com/reconf/reconf/internal/testservers"
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // kv reads instances under /services the way discovery does on a key-value store.
@@ -31,7 +32,7 @@ func has(t *testing.T, s kv, within time.Duration, want ...string) {
 	if want == nil {
 		want = []string{}
 	}
-	eventually(t, within, func() string {
+	testutil.Until(t, within, poll, func() error {
 		m := s.get()
 		got := []string{}
 		for k := range m {
@@ -39,9 +40,9 @@ func has(t *testing.T, s kv, within time.Duration, want ...string) {
 		}
 		sort.Strings(got)
 		if m == nil || !reflect.DeepEqual(got, want) {
-			return fmt.Sprintf("keys %q, want %q", got, want)
+			return fmt.Errorf("after %v: keys %q, want %q", within, got, want)
 		}
-		return ""
+		return nil
 	})
 }
 

@@ -234,24 +234,10 @@ func (p *proc) wait(t *testing.T, within time.Duration) int {
 	}
 }
 
-// eventually polls cond every 50ms until it returns "" (success) or the deadline passes,
-// then fails with cond's last message.
-func eventually(t *testing.T, within time.Duration, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", within, msg)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// poll is how often the tests look at a store or the engine (testutil.Until, consistently).
+const poll = 50 * time.Millisecond
 
-// consistently checks cond every 50ms for the whole duration.
+// consistently checks cond every poll for the whole duration.
 func consistently(t *testing.T, during time.Duration, cond func() string) {
 	t.Helper()
 	deadline := time.Now().Add(during)
@@ -259,6 +245,6 @@ func consistently(t *testing.T, during time.Duration, cond func() string) {
 		if msg := cond(); msg != "" {
 			t.Fatal(msg)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(poll)
 	}
 }

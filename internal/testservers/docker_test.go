@@ -2,6 +2,7 @@ package testservers
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/go-connections/nat"
+
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // TestDocker starts a private engine, imports the web image, runs a container published on
@@ -43,20 +46,16 @@ func TestDocker(t *testing.T) {
 		}
 		url := "http://127.0.0.1:" + b[0].HostPort + "/"
 		var body string
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		testutil.Until(t, 10*time.Second, 50*time.Millisecond, func() error {
 			resp, err := http.Get(url)
-			if err == nil {
-				bb, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				body = string(bb)
-				break
+			if err != nil {
+				return fmt.Errorf("GET %s: %w", url, err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("GET %s: %v", url, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			defer resp.Body.Close()
+			bb, err := io.ReadAll(resp.Body)
+			body = string(bb)
+			return err
+		})
 		if strings.TrimSpace(body) != info.Config.Hostname {
 			t.Fatalf("GET %s = %q, want the container's hostname %q", url, body, info.Config.Hostname)
 		}
