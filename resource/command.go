@@ -168,7 +168,7 @@ func killGroup(pgid int, wait time.Duration) []int {
 		if errors.Is(syscall.Kill(-pgid, syscall.SIGKILL), syscall.ESRCH) {
 			return nil
 		}
-		running, _ := groupMembers(pgid)
+		running := groupMembers(pgid)
 		if len(running) == 0 && time.Since(start) >= min(zombieWait, wait) {
 			return nil // zombies only
 		}
@@ -180,12 +180,12 @@ func killGroup(pgid int, wait time.Duration) []int {
 	}
 }
 
-// groupMembers lists the processes of group pgid from /proc: the pids not yet dead, and how
-// many zombies. Without /proc (not Linux) it cannot tell, and says that the group runs.
-func groupMembers(pgid int) (running []int, zombies int) {
+// groupMembers lists the processes of group pgid from /proc that are not yet dead (zombies
+// are left out). Without /proc (not Linux) it cannot tell, and says that the group runs.
+func groupMembers(pgid int) (running []int) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return []int{-pgid}, 0
+		return []int{-pgid}
 	}
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -205,13 +205,11 @@ func groupMembers(pgid int) (running []int, zombies int) {
 		if len(f) < 3 || f[2] != strconv.Itoa(pgid) {
 			continue
 		}
-		if f[0] == "Z" || f[0] == "X" {
-			zombies++
-		} else {
+		if f[0] != "Z" && f[0] != "X" {
 			running = append(running, pid)
 		}
 	}
-	return running, zombies
+	return running
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -44,7 +44,7 @@ func TestTimeoutReportedAfterGroupIsGone(t *testing.T) {
 		// Checked at once: no eventually.
 		pgid, perr := strconv.Atoi(strings.TrimSpace(readString(t, pgidFile)))
 		must(t, perr)
-		if running, _ := groupMembers(pgid); len(running) != 0 {
+		if running := groupMembers(pgid); len(running) != 0 {
 			t.Errorf("round %d: processes %v of the group outlived the report", round, running)
 		}
 		list := strings.Fields(readString(t, pids))
