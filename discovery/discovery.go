@@ -237,3 +237,38 @@ func withTag(svcs []backends.Service, tag string) []backends.Service {
 func sortByID(svcs []backends.Service) {
 	sort.SliceStable(svcs, func(i, j int) bool { return svcs[i].ID < svcs[j].ID })
 }
+
+// Want tells Watch that a template read the instances of name (with tag, in datacenter dc)
+// by other means — consul-template's own health query on Consul — so that a change to them
+// signals, without asking the store now. On a backend without a catalog the services prefix
+// is watched as a whole, and Want only records that services are in use.
+func (d *Discovery) Want(name, tag, dc string) {
+	d.used.Store(true)
+	if _, ok := d.b.(backends.Discoverer); !ok {
+		return
+	}
+	q := query{name, tag, dc}
+	d.mu.Lock()
+	_, known := d.seen[q]
+	if !known {
+		d.seen[q] = nil // the first poll or recheck compares with the catalog and signals
+	}
+	d.mu.Unlock()
+	if !known {
+		backends.Notify(d.asked) // Watch starts watching it at once
+	}
+}
+
+// WantNames is Want for the list of services (consul-template's services, nodes, node and
+// datacenters on Consul): Watch polls the list.
+func (d *Discovery) WantNames() {
+	d.used.Store(true)
+	if _, ok := d.b.(backends.Discoverer); !ok {
+		return
+	}
+	d.mu.Lock()
+	if d.names == nil {
+		d.names = map[string][]string{}
+	}
+	d.mu.Unlock()
+}

@@ -180,3 +180,43 @@ func TestWatchStartsOneWatchPerService(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 }
+
+// TestWantStartsAWatch: a service read by other means (Want) is watched as if a template had
+// asked Service for it.
+func TestWantStartsAWatch(t *testing.T) {
+	p := &perService{catalog: catalog{svcs: map[string][]backends.Service{"web": {{ID: "a"}}}},
+		started: make(chan string, 4), fire: make(chan struct{})}
+	d := New(p, Config{PollInterval: time.Hour})
+	changed := make(chan struct{}, 1)
+	runWatch(t, d, changed)
+	d.Want("web", "v2", "dc1")
+	select {
+	case got := <-p.started:
+		if got != "web|v2|dc1" {
+			t.Errorf("watching %q, want web|v2|dc1", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no WatchService for a wanted service")
+	}
+	p.fire <- struct{}{}
+	waitSignal(t, changed, 5*time.Second, "the wanted service's watch fired")
+	d.Want("web", "v2", "dc1")
+	select {
+	case got := <-p.started:
+		t.Errorf("a second watch for the same query: %q", got)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// TestWantNamesPolls: the list of services, once wanted, is polled for changes.
+func TestWantNamesPolls(t *testing.T) {
+	c := &catalog{svcs: map[string][]backends.Service{"web": {{ID: "a"}}}}
+	d := New(c, Config{PollInterval: 10 * time.Millisecond})
+	changed := make(chan struct{}, 1)
+	runWatch(t, d, changed)
+	d.WantNames()
+	waitSignal(t, changed, 5*time.Second, "the first poll of the wanted list")
+	noSignal(t, changed, 100*time.Millisecond, "nothing changed since")
+	c.put("api", backends.Service{ID: "x"})
+	waitSignal(t, changed, 5*time.Second, "a service joined the list")
+}

@@ -15,44 +15,41 @@ func (rs *renderState) service(s ...string) ([]*dep.HealthService, error) {
 	if len(s) == 0 || s[0] == "" {
 		return result, nil
 	}
-	d, err := dep.NewHealthServiceQuery(strings.Join(s, "|"))
+	q := strings.Join(s, "|")
+	d, err := dep.NewHealthServiceQuery(q)
 	if err != nil {
 		return nil, err
 	}
 	rs.deps.services = true
 	if rs.pass.store.Consul == nil {
-		return rs.conventionService(strings.Join(s, "|"))
+		return rs.conventionService(q)
 	}
 	data, err := rs.pass.fetch(d)
 	if err != nil {
 		rs.fail(err)
 		return result, nil
 	}
-	m := match(dep.HealthServiceQueryRe, strings.Join(s, "|"))
-	rs.watchHint("health.service("+m["tag"]+"."+m["name"]+"@"+m["dc"]+")", func() error {
-		_, err := rs.pass.store.Services.Service(rs.ctx, m["name"], m["tag"], m["dc"])
-		return err
-	})
+	if w, ok := rs.pass.store.Services.(wanter); ok {
+		m := match(dep.HealthServiceQueryRe, q)
+		w.Want(m["name"], m["tag"], m["dc"])
+	}
 	return data.([]*dep.HealthService), nil
 }
 
-// watchHint tells the services watch (package discovery) what a template read on Consul
-// through consul-template's own queries, once per pass, so that a change to it re-renders:
-// discovery watches the services the templates asked it for. Its answer is not used.
-func (rs *renderState) watchHint(what string, ask func() error) {
-	if rs.pass.store.Services == nil {
-		return
-	}
-	conventionAnswer(rs, "hint."+what, func() (struct{}, error) { return struct{}{}, ask() })
+// wanter is what package discovery offers beside template.Services: it watches what the
+// templates read on Consul through consul-template's own queries, so that a change to it
+// re-renders (discovery watches what it is asked or told about), without a second read.
+type wanter interface {
+	Want(name, tag, dc string)
+	WantNames()
 }
 
-// watchCatalogHint is watchHint for the catalog functions (services, nodes, node,
-// datacenters): discovery polls the list of services.
-func (rs *renderState) watchCatalogHint() {
-	rs.watchHint("catalog", func() error {
-		_, err := rs.pass.store.Services.ServiceNames(rs.ctx)
-		return err
-	})
+// wantCatalog tells the services watch that a template read the catalog (services, nodes,
+// node, datacenters): it polls the list of services.
+func (rs *renderState) wantCatalog() {
+	if w, ok := rs.pass.store.Services.(wanter); ok {
+		w.WantNames()
+	}
 }
 
 func (rs *renderState) services(s ...string) ([]*dep.CatalogSnippet, error) {
@@ -69,7 +66,7 @@ func (rs *renderState) services(s ...string) ([]*dep.CatalogSnippet, error) {
 		rs.fail(err)
 		return []*dep.CatalogSnippet{}, nil
 	}
-	rs.watchCatalogHint()
+	rs.wantCatalog()
 	return data.([]*dep.CatalogSnippet), nil
 }
 
@@ -87,7 +84,7 @@ func (rs *renderState) node(s ...string) (any, error) {
 		rs.fail(err)
 		return nil, nil
 	}
-	rs.watchCatalogHint()
+	rs.wantCatalog()
 	return data.(*dep.CatalogNode), nil
 }
 
@@ -105,7 +102,7 @@ func (rs *renderState) nodes(s ...string) ([]*dep.Node, error) {
 		rs.fail(err)
 		return []*dep.Node{}, nil
 	}
-	rs.watchCatalogHint()
+	rs.wantCatalog()
 	return data.([]*dep.Node), nil
 }
 
@@ -133,6 +130,6 @@ func (rs *renderState) datacenters(i ...bool) ([]string, error) {
 		rs.fail(err)
 		return result, nil
 	}
-	rs.watchCatalogHint()
+	rs.wantCatalog()
 	return data.([]string), nil
 }
