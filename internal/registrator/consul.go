@@ -41,15 +41,11 @@ func newConsul(c registryConfig) (*consulRegistry, error) {
 	return &consulRegistry{cli: cli, c: c, log: slog.Default()}, nil
 }
 
+// Ping asks for the leader, as registrator does, and takes any answer: an agent that knows no
+// leader yet still registers its local services.
 func (r *consulRegistry) Ping(ctx context.Context) error {
-	q := (&api.QueryOptions{}).WithContext(ctx)
-	var leader string
-	_, err := r.cli.Raw().Query("/v1/status/leader", &leader, q)
-	if err != nil {
+	if _, err := r.cli.Status().LeaderWithQueryOptions((&api.QueryOptions{}).WithContext(ctx)); err != nil {
 		return fmt.Errorf("consul: %w", err)
-	}
-	if leader == "" {
-		return fmt.Errorf("consul: no leader")
 	}
 	return nil
 }
