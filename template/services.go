@@ -59,40 +59,28 @@ type ServiceSnippet struct {
 }
 
 // serviceList is `services`: every service with at least one instance, sorted by name, each
-// with its tags sorted and without duplicates (never nil).
+// with its tags sorted and without duplicates (never nil). The answer is memoized for the
+// render; each call returns a copy, tags included: a template may change a list in place
+// (reverse).
 func (st *renderState) serviceList() ([]ServiceSnippet, error) {
-	names, err := st.serviceNames()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ServiceSnippet, 0, len(names))
-	for _, name := range slices.Sorted(maps.Keys(names)) {
-		out = append(out, ServiceSnippet{Name: name, Tags: names[name]})
-	}
-	return out, nil
-}
-
-// serviceNames returns every service name with its tags (sorted, without duplicates, never
-// nil), copies of the render's memo: a template may change a list in place (reverse).
-func (st *renderState) serviceNames() (map[string][]string, error) {
 	if st.services == nil {
 		return nil, fmt.Errorf("services: %w", backends.ErrNoDiscovery)
 	}
-	if st.namesMem == nil {
+	if st.listMemo == nil {
 		got, err := st.services.ServiceNames(st.ctx)
 		if err != nil {
 			return nil, fmt.Errorf("services: %w", err)
 		}
-		st.namesMem = make(map[string][]string, len(got))
-		for k, tags := range got {
-			tags = append([]string{}, tags...)
+		st.listMemo = make([]ServiceSnippet, 0, len(got))
+		for _, name := range slices.Sorted(maps.Keys(got)) {
+			tags := append([]string{}, got[name]...)
 			slices.Sort(tags)
-			st.namesMem[k] = slices.Compact(tags)
+			st.listMemo = append(st.listMemo, ServiceSnippet{Name: name, Tags: slices.Compact(tags)})
 		}
 	}
-	out := make(map[string][]string, len(st.namesMem))
-	for k, v := range st.namesMem {
-		out[k] = append([]string{}, v...)
+	out := slices.Clone(st.listMemo)
+	for i := range out {
+		out[i].Tags = append([]string{}, out[i].Tags...)
 	}
 	return out, nil
 }

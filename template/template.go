@@ -78,7 +78,7 @@ type renderState struct {
 	services Services
 	depth    int // include nesting
 	svcMemo  map[string][]backends.Service
-	namesMem map[string][]string
+	listMemo []ServiceSnippet // `services`; nil until asked
 }
 
 // Parse reads and parses cfg.Src and every file it includes (`include "x.tmpl"`, cycles are
