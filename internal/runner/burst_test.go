@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"context"
 	"strconv"
 	"testing"
 	"testing/synctest"
@@ -14,16 +13,9 @@ import (
 // ends with the final value.
 func TestBurstCollapses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newMem()
-		b.kv["/app/n"] = "start"
-		rc := newRecorder()
 		x := res("burst", "/app")
 		x.Wait = resource.Wait{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond}
-		r := testRunner(t, Config{Resources: []*resource.Resource{x}, Backend: b, Watch: true}, rc)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- r.Run(ctx) }()
-		synctest.Wait()
+		b, rc, stop := startBurst(t, x)
 		if rc.n("burst") != 1 {
 			t.Fatalf("initial renders = %d, want 1", rc.n("burst"))
 		}
@@ -44,8 +36,7 @@ func TestBurstCollapses(t *testing.T) {
 			t.Fatalf("final value %q, want 999", got)
 		}
 		t.Logf("1000 changes → %d renders", renders)
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -56,14 +47,7 @@ func TestBurstCollapses(t *testing.T) {
 // change, and a change after a quiet spell renders at once.
 func TestBurstWithoutWaitIsThrottled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newMem()
-		b.kv["/app/n"] = "start"
-		rc := newRecorder()
-		r := testRunner(t, Config{Resources: []*resource.Resource{res("burst", "/app")}, Backend: b, Watch: true}, rc)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- r.Run(ctx) }()
-		synctest.Wait()
+		b, rc, stop := startBurst(t, res("burst", "/app"))
 		for i := range 1000 {
 			b.set("/app/n", strconv.Itoa(i))
 			time.Sleep(time.Millisecond)
@@ -90,8 +74,7 @@ func TestBurstWithoutWaitIsThrottled(t *testing.T) {
 		if rc.n("burst") != before+1 || rc.value("burst", "/app/n") != "lone" {
 			t.Fatalf("a lone change after a quiet spell did not render at once")
 		}
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -102,14 +85,7 @@ func TestBurstWithoutWaitIsThrottled(t *testing.T) {
 // store has been quiet for BurstQuiet (not when the next interval ends).
 func TestShortBurstEndsPromptly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newMem()
-		b.kv["/app/n"] = "start"
-		rc := newRecorder()
-		r := testRunner(t, Config{Resources: []*resource.Resource{res("burst", "/app")}, Backend: b, Watch: true}, rc)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- r.Run(ctx) }()
-		synctest.Wait()
+		b, rc, stop := startBurst(t, res("burst", "/app"))
 		time.Sleep(time.Second) // a quiet spell after the first render
 		for _, n := range []int{1, 50, 300} {
 			before := rc.n("burst")
@@ -136,9 +112,20 @@ func TestShortBurstEndsPromptly(t *testing.T) {
 			}
 			t.Logf("burst of %d changes over %v: %d renders", n, last, rc.n("burst")-before)
 		}
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
 	})
+}
+
+// startBurst runs a watching runner over x with /app/n = "start" in the store, in the
+// synctest bubble, and waits for its start; stop cancels it and returns Run's error.
+func startBurst(t *testing.T, x *resource.Resource) (*memBackend, *recorder, func() error) {
+	t.Helper()
+	b := newMem()
+	b.kv["/app/n"] = "start"
+	rc := newRecorder()
+	stop := start(t, testRunner(t, Config{Resources: []*resource.Resource{x}, Backend: b, Watch: true}, rc))
+	synctest.Wait()
+	return b, rc, stop
 }
