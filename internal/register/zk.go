@@ -41,43 +41,47 @@ func newZK(c Config, log *slog.Logger) (*zkStore, error) {
 	return &zkStore{conn: conn, path: discovery.Key(c.Options.ServicesPrefix, c.Instance.Name, c.Instance.ID), val: val}, nil
 }
 
-func (z *zkStore) Register(context.Context) error {
-	// Parents are persistent and empty: discovery ignores them.
-	dir := path.Dir(z.path)
+func (z *zkStore) Register(context.Context) error { return PutEphemeral(z.conn, z.path, z.val) }
+
+// PutEphemeral makes p an ephemeral node of conn's session holding val, creating its parents
+// as persistent empty nodes (discovery ignores them). A node at p that an earlier session left
+// (a restarted reconf) is replaced; one of this session is updated. reconf registrator
+// writes its nodes with it too.
+func PutEphemeral(conn *zk.Conn, p string, val []byte) error {
+	dir := path.Dir(p)
 	for i := 1; i <= len(dir); i++ {
 		if i == len(dir) || dir[i] == '/' {
-			if _, err := z.conn.Create(dir[:i], nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			if _, err := conn.Create(dir[:i], nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
 				return fmt.Errorf("zookeeper: create %s: %w", dir[:i], err)
 			}
 		}
 	}
 	for range 3 {
-		_, err := z.conn.Create(z.path, z.val, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
+		_, err := conn.Create(p, val, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
 		if err == nil {
 			return nil
 		}
 		if !errors.Is(err, zk.ErrNodeExists) {
-			return fmt.Errorf("zookeeper: create %s: %w", z.path, err)
+			return fmt.Errorf("zookeeper: create %s: %w", p, err)
 		}
-		// Left by an earlier session (a restarted reconf) or by ours: make it ours.
-		_, st, err := z.conn.Get(z.path)
+		_, st, err := conn.Get(p)
 		if errors.Is(err, zk.ErrNoNode) {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("zookeeper: get %s: %w", z.path, err)
+			return fmt.Errorf("zookeeper: get %s: %w", p, err)
 		}
-		if st.EphemeralOwner == z.conn.SessionID() {
-			if _, err := z.conn.Set(z.path, z.val, st.Version); err != nil && !errors.Is(err, zk.ErrBadVersion) {
-				return fmt.Errorf("zookeeper: set %s: %w", z.path, err)
+		if st.EphemeralOwner == conn.SessionID() {
+			if _, err := conn.Set(p, val, st.Version); err != nil && !errors.Is(err, zk.ErrBadVersion) {
+				return fmt.Errorf("zookeeper: set %s: %w", p, err)
 			}
 			return nil
 		}
-		if err := z.conn.Delete(z.path, st.Version); err != nil && !errors.Is(err, zk.ErrNoNode) && !errors.Is(err, zk.ErrBadVersion) {
-			return fmt.Errorf("zookeeper: delete stale %s: %w", z.path, err)
+		if err := conn.Delete(p, st.Version); err != nil && !errors.Is(err, zk.ErrNoNode) && !errors.Is(err, zk.ErrBadVersion) {
+			return fmt.Errorf("zookeeper: delete stale %s: %w", p, err)
 		}
 	}
-	return fmt.Errorf("zookeeper: create %s: %w", z.path, zk.ErrNodeExists)
+	return fmt.Errorf("zookeeper: create %s: %w", p, zk.ErrNodeExists)
 }
 
 func (z *zkStore) Refresh(context.Context) error {

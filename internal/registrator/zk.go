@@ -12,6 +12,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/reconf/reconf/backends"
+	"github.com/reconf/reconf/internal/register"
 )
 
 // zkRegistry writes the key convention as ephemeral nodes of one session (registrator's
@@ -81,42 +82,7 @@ func (r *zkRegistry) Register(_ context.Context, s *Service) error {
 	if err != nil {
 		return err
 	}
-	p := r.c.key(s)
-	dir := path.Dir(p)
-	for i := 1; i <= len(dir); i++ { // persistent, empty parents: discovery ignores them
-		if i == len(dir) || dir[i] == '/' {
-			if _, err := r.conn.Create(dir[:i], nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
-				return fmt.Errorf("zookeeper: create %s: %w", dir[:i], err)
-			}
-		}
-	}
-	for range 3 {
-		_, err := r.conn.Create(p, val, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, zk.ErrNodeExists) {
-			return fmt.Errorf("zookeeper: create %s: %w", p, err)
-		}
-		_, st, err := r.conn.Get(p)
-		if errors.Is(err, zk.ErrNoNode) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("zookeeper: get %s: %w", p, err)
-		}
-		if st.EphemeralOwner == r.conn.SessionID() {
-			if _, err := r.conn.Set(p, val, -1); err != nil {
-				return fmt.Errorf("zookeeper: set %s: %w", p, err)
-			}
-			return nil
-		}
-		// Left by an earlier session (a restarted reconf): make it ours.
-		if err := r.conn.Delete(p, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
-			return fmt.Errorf("zookeeper: delete stale %s: %w", p, err)
-		}
-	}
-	return fmt.Errorf("zookeeper: create %s: %w", p, zk.ErrNodeExists)
+	return register.PutEphemeral(r.conn, r.c.key(s), val)
 }
 
 func (r *zkRegistry) Deregister(_ context.Context, s *Service) error {
