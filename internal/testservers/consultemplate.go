@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,8 +17,9 @@ import (
 // compared with (scripts/build-consul-template.sh installs it).
 const ConsulTemplateVersion = "0.42.1"
 
-// ConsulTemplateTimeout bounds one RunConsulTemplate; ConsulTemplateGrace is how long a
-// consul-template that was sent SIGINT has to exit before it gets SIGKILL.
+// ConsulTemplateTimeout bounds one ConsulTemplateCmd.Run unless it sets its own;
+// ConsulTemplateGrace is how long a consul-template that was sent SIGINT has to exit before it
+// gets SIGKILL.
 const (
 	ConsulTemplateTimeout = 30 * time.Second
 	ConsulTemplateGrace   = 5 * time.Second
@@ -58,14 +60,19 @@ type ConsulTemplateCmd struct {
 	Binary     string   // "" : ConsulTemplateBinary
 	ConsulAddr string   // passed as -consul-addr (omitted when "")
 	Args       []string // the rest of the command line
-	// Env is added to the environment, which is the test's without its CONSUL_* variables
-	// (so that a token or address set on the machine does not leak in).
+	// Env is added to the environment, which is the test's without the variables either
+	// binary reads as settings (hostEnvPrefixes), so that a token, address or backend set on
+	// the machine does not leak in.
 	Env []string
 	Dir string // working directory ("" : the test's)
 	// Timeout is the deadline (0: ConsulTemplateTimeout). Past it the process gets SIGINT,
 	// then SIGKILL after ConsulTemplateGrace.
 	Timeout time.Duration
 }
+
+// hostEnvPrefixes start the variables consul-template reads as settings (CONSUL_HTTP_ADDR,
+// VAULT_TOKEN, NOMAD_ADDR, CT_LOCAL_CONFIG, …) and reconf's own RECONF_* settings.
+var hostEnvPrefixes = []string{"CONSUL_", "VAULT_", "NOMAD_", "CT_", "RECONF_"}
 
 // ConsulTemplateResult is what a run printed and how it ended.
 type ConsulTemplateResult struct {
@@ -90,7 +97,7 @@ func (c ConsulTemplateCmd) Run(t testing.TB) ConsulTemplateResult {
 	cmd.Dir = c.Dir
 	env := []string{}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CONSUL_") {
+		if !slices.ContainsFunc(hostEnvPrefixes, func(p string) bool { return strings.HasPrefix(kv, p) }) {
 			env = append(env, kv)
 		}
 	}
@@ -132,16 +139,4 @@ func (c ConsulTemplateCmd) Run(t testing.TB) ConsulTemplateResult {
 		t.Fatalf("testservers: %s: %v", bin, err)
 	}
 	return ConsulTemplateResult{Stdout: stdout.String(), Stderr: stderr.String(), Exit: exit, TimedOut: timedOut}
-}
-
-// RunConsulTemplate runs `consul-template -consul-addr consulAddr args...` once and returns
-// its output and exit code. It must exit by itself within ConsulTemplateTimeout: past it the
-// process is stopped by pid (SIGINT, then SIGKILL) and the test fails.
-func RunConsulTemplate(t testing.TB, consulAddr string, args ...string) (stdout, stderr string, exit int) {
-	t.Helper()
-	r := ConsulTemplateCmd{ConsulAddr: consulAddr, Args: args}.Run(t)
-	if r.TimedOut {
-		t.Errorf("testservers: consul-template %v still running after %v; stopped it\nstderr:\n%s", args, ConsulTemplateTimeout, r.Stderr)
-	}
-	return r.Stdout, r.Stderr, r.Exit
 }
