@@ -1,13 +1,9 @@
 package ctcli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -21,36 +17,16 @@ import (
 	"github.com/reconf/reconf/internal/testservers"
 )
 
-// consulTemplate returns the real consul-template v0.42.1 binary; missing, the test fails.
-func consulTemplate(t *testing.T) string { return testservers.ConsulTemplateBinary(t) }
-
-type ctRun struct {
-	stdout, stderr string
-	exit           int
-}
-
-// runCT runs the binary with only PATH, HOME and env in its environment.
-func runCT(t *testing.T, bin, dir string, env []string, args ...string) ctRun {
+// runCT runs the binary (stopped by pid past 20 s, which fails the test) in dir, with env
+// added to an environment free of the machine's CONSUL_*, VAULT_*, NOMAD_* and CT_* variables.
+func runCT(t *testing.T, bin, dir string, env []string, args ...string) testservers.ConsulTemplateResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	exit := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		exit = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("consul-template %q: %v", args, err)
+	const timeout = 20 * time.Second
+	r := testservers.ConsulTemplateCmd{Binary: bin, Dir: dir, Env: env, Args: args, Timeout: timeout}.Run(t)
+	if r.TimedOut {
+		t.Fatalf("consul-template %q: still running after %v\n%s", args, timeout, r.Stderr)
 	}
-	if ctx.Err() != nil {
-		t.Fatalf("consul-template %q: still running after 20s\n%s", args, stderr.String())
-	}
-	return ctRun{stdout.String(), stderr.String(), exit}
+	return r
 }
 
 // setEnv gives this process exactly env of consul-template's variables.
@@ -66,7 +42,7 @@ func setEnv(t *testing.T, env []string) {
 // TestAgainstConsulTemplate resolves command lines with Parse and with the real binary
 // (-parse-only, its debug log prints its final config as JSON) and compares the two configs.
 func TestAgainstConsulTemplate(t *testing.T) {
-	bin := consulTemplate(t)
+	bin := testservers.ConsulTemplateBinary(t)
 	dir := t.TempDir()
 	tpl := write(t, dir, "in.tpl", "plain\n")
 	out := func(n string) string { return filepath.Join(dir, "out", n) }
@@ -173,9 +149,9 @@ err_on_failed_lookup = true`)
 		t.Run(tt.name, func(t *testing.T) {
 			args := append(append([]string{}, tt.args...), "-parse-only", "-log-level=debug")
 			r := runCT(t, bin, dir, tt.env, args...)
-			m := finalRe.FindStringSubmatch(r.stderr)
-			if r.exit != 0 || m == nil {
-				t.Fatalf("consul-template %q: exit %d, no final config\n%s", args, r.exit, r.stderr)
+			m := finalRe.FindStringSubmatch(r.Stderr)
+			if r.Exit != 0 || m == nil {
+				t.Fatalf("consul-template %q: exit %d, no final config\n%s", args, r.Exit, r.Stderr)
 			}
 
 			setEnv(t, tt.env)
@@ -245,7 +221,7 @@ func diff(path string, got, want any) []string {
 // TestErrorsAgainstConsulTemplate: bad command lines and configs give consul-template's exit
 // code and error text.
 func TestErrorsAgainstConsulTemplate(t *testing.T) {
-	bin := consulTemplate(t)
+	bin := testservers.ConsulTemplateBinary(t)
 	dir := t.TempDir()
 	unknown := write(t, dir, "unknown.hcl", "foo = 1\n")
 	nested := write(t, dir, "nested.hcl", "consul {\n  retry { tries = 3 }\n}\n")
@@ -300,18 +276,18 @@ func TestErrorsAgainstConsulTemplate(t *testing.T) {
 		r := runCT(t, bin, dir, nil, args...)
 		setEnv(t, nil)
 		_, err := Parse(args)
-		if got := ExitCode(err); got != r.exit {
-			t.Errorf("%q: exit %d, consul-template %d (%v)\n%s", args, got, r.exit, err, r.stderr)
+		if got := ExitCode(err); got != r.Exit {
+			t.Errorf("%q: exit %d, consul-template %d (%v)\n%s", args, got, r.Exit, err, r.Stderr)
 			continue
 		}
 		if err == nil {
 			continue
 		}
-		want := strings.TrimSuffix(r.stderr, "\n")
+		want := strings.TrimSuffix(r.Stderr, "\n")
 		if ExitCode(err) == ExitCodeConfigError {
 			loc := tsRe.FindStringIndex(want)
 			if loc == nil {
-				t.Errorf("%q: no [ERR] line in consul-template's output:\n%s", args, r.stderr)
+				t.Errorf("%q: no [ERR] line in consul-template's output:\n%s", args, r.Stderr)
 				continue
 			}
 			want = want[loc[1]:]
@@ -325,24 +301,24 @@ func TestErrorsAgainstConsulTemplate(t *testing.T) {
 // TestHelpVersionAgainstConsulTemplate: -h prints the usage Usage starts with; -v and -version
 // are Version; both exit 0.
 func TestHelpVersionAgainstConsulTemplate(t *testing.T) {
-	bin := consulTemplate(t)
+	bin := testservers.ConsulTemplateBinary(t)
 	for _, args := range [][]string{{"-h"}, {"-help"}, {"--help"}, {"-once", "-h", "-bogus"}} {
 		r := runCT(t, bin, "", nil, args...)
 		setEnv(t, nil)
 		s, err := Parse(args)
-		if r.exit != 0 || err != nil || !s.Help {
-			t.Errorf("%q: consul-template exit %d; Parse: %v, %+v", args, r.exit, err, s)
+		if r.Exit != 0 || err != nil || !s.Help {
+			t.Errorf("%q: consul-template exit %d; Parse: %v, %+v", args, r.Exit, err, s)
 		}
-		if !strings.HasPrefix(Usage(), r.stdout) || len(r.stdout) < 100 {
-			t.Errorf("%q: Usage() does not start with consul-template's usage:\n%s", args, r.stdout)
+		if !strings.HasPrefix(Usage(), r.Stdout) || len(r.Stdout) < 100 {
+			t.Errorf("%q: Usage() does not start with consul-template's usage:\n%s", args, r.Stdout)
 		}
 	}
 	for _, args := range [][]string{{"-v"}, {"-version"}, {"--version", "-once"}} {
 		r := runCT(t, bin, "", nil, args...)
 		setEnv(t, nil)
 		s, err := Parse(args)
-		if r.exit != 0 || err != nil || !s.Version || r.stdout != "consul-template v0.42.1 ()\n" {
-			t.Errorf("%q: consul-template exit %d stdout %q; Parse: %v, %+v", args, r.exit, r.stdout, err, s)
+		if r.Exit != 0 || err != nil || !s.Version || r.Stdout != "consul-template v0.42.1 ()\n" {
+			t.Errorf("%q: consul-template exit %d stdout %q; Parse: %v, %+v", args, r.Exit, r.Stdout, err, s)
 		}
 	}
 }
