@@ -1,9 +1,6 @@
 package integration
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -48,7 +45,7 @@ func TestConsulTemplateNginx(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: not in -short")
 	}
-	ctBin := consulTemplateBinary(t)
+	ctBin := testservers.ConsulTemplateBinary(t)
 	nginxBin, err := exec.LookPath("nginx")
 	if err != nil {
 		t.Fatalf("nginx is required (apt-get install nginx): %v", err)
@@ -270,38 +267,16 @@ func TestConsulTemplateNginx(t *testing.T) {
 // checkFailed matches reconf's report of a check_command that failed on services.conf.
 var checkFailed = regexp.MustCompile(`services\.conf.*check_cmd failed.*invalid parameter.*bad-param`)
 
-// consulTemplateBinary is the consul-template v0.42.1 the output is compared with; missing,
-// the test fails.
-func consulTemplateBinary(t *testing.T) string { return testservers.ConsulTemplateBinary(t) }
-
-// runOnce runs a -once render to completion within ctOnceLimit (SIGINT past it: consul-template
-// stops on SIGINT) with no CONSUL_* variables from the machine, and returns its output and exit
-// code.
+// runOnce runs a -once render to completion within ctOnceLimit (stopped by pid past it, which
+// fails the test) with none of the machine's CONSUL_* or RECONF_* variables, and returns its
+// output and exit code.
 func runOnce(t *testing.T, bin string, args ...string) (string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), ctOnceLimit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
-	cmd.WaitDelay = 5 * time.Second
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CONSUL_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
+	r := testservers.ConsulTemplateCmd{Binary: bin, Args: args, Timeout: ctOnceLimit}.Run(t)
+	if r.TimedOut {
+		t.Fatalf("%s %v still running after %v; stopped it\n%s%s", filepath.Base(bin), args, ctOnceLimit, r.Stdout, r.Stderr)
 	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("%s %v still running after %v; stopped it\n%s", filepath.Base(bin), args, ctOnceLimit, out.String())
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return out.String(), ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s: %v", bin, err)
-	}
-	return out.String(), 0
+	return r.Stdout + r.Stderr, r.Exit
 }
 
 // waitHealthy waits until Consul's health API lists n passing instances of service.
