@@ -1,22 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/reconf/reconf/internal/testservers"
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // reconf in consul-template mode (a consul-template-only flag on the command line), with the
@@ -25,28 +25,10 @@ import (
 // ctDeadline bounds one run of either binary.
 const ctDeadline = 30 * time.Second
 
-// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // ctProc is reconf or consul-template running in the background, in dir.
 type ctProc struct {
 	cmd            *exec.Cmd
-	stdout, stderr syncBuffer
+	stdout, stderr testutil.SyncBuffer
 	done           chan struct{}
 	err            error
 }
@@ -121,16 +103,32 @@ func (p *ctProc) signal(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-// ctRun runs path in dir to completion.
+// ctRun runs path in dir to completion (stopped by pid past ctDeadline, which fails the test).
 func ctRun(t *testing.T, path, dir string, args ...string) result {
 	t.Helper()
-	p := ctStart(t, path, dir, args...)
-	code := p.wait(t, ctDeadline)
-	return result{code, p.stdout.String(), p.stderr.String()}
+	r := testservers.ConsulTemplateCmd{Binary: path, Dir: dir, Args: args, Timeout: ctDeadline}.Run(t)
+	if r.TimedOut {
+		t.Fatalf("%s %q still running after %v; stopped it\nstderr:\n%s", path, args, ctDeadline, r.Stderr)
+	}
+	return result{r.Exit, r.Stdout, r.Stderr}
 }
 
-// ctBinary is the real consul-template (the oracle); missing, the test fails.
-func ctBinary(t *testing.T) string { return testservers.ConsulTemplateBinary(t) }
+// consulPut writes k=v to the Consul agent at addr through its HTTP API.
+func consulPut(t *testing.T, addr, k, v string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, "http://"+addr+"/v1/kv/"+k, strings.NewReader(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("PUT %s: %s", k, resp.Status)
+	}
+}
 
 // ctDir is a new folder holding files (name → contents, mode 0644).
 func ctDir(t *testing.T, files map[string]string) string {
@@ -181,14 +179,10 @@ func modeAndContents(t *testing.T, p string) string {
 	return fmt.Sprintf("%v %s", st.Mode(), readFile(t, p))
 }
 
+// showFiles lists m (name → "mode contents") one file a line, by name.
 func showFiles(m map[string]string) string {
-	var names []string
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var b strings.Builder
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(m)) {
 		fmt.Fprintf(&b, "%s: %q\n", n, m[n])
 	}
 	return b.String()
@@ -371,22 +365,10 @@ func TestCTModeDryOnce(t *testing.T) {
 // TestCTModeOracle runs the same command lines through the real consul-template against a
 // real Consul, and through reconf against the same Consul and against the file backend.
 func TestCTModeOracle(t *testing.T) {
-	ct := ctBinary(t)
+	ct := testservers.ConsulTemplateBinary(t)
 	consul := testservers.Consul(t)
-	for k, v := range map[string]string{"app/name": "web", "app/port": "80"} {
-		req, err := http.NewRequest(http.MethodPut, "http://"+consul.Addr+"/v1/kv/"+k, strings.NewReader(v))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("PUT %s: %s", k, resp.Status)
-		}
-	}
+	consulPut(t, consul.Addr, "app/name", "web")
+	consulPut(t, consul.Addr, "app/port", "80")
 
 	// Every template reads both keys: consul-template runs its templates again each time one
 	// of its queries answers, so templates reading different keys may render in different runs
@@ -480,24 +462,9 @@ func TestCTModeOracle(t *testing.T) {
 // TestCTModeOracleSignalsAndWaiting: -once waits for a missing key and exits 0 once it
 // appears, and SIGINT ends a watching process with 12, in consul-template and in reconf alike.
 func TestCTModeOracleSignalsAndWaiting(t *testing.T) {
-	ct := ctBinary(t)
+	ct := testservers.ConsulTemplateBinary(t)
 	consul := testservers.Consul(t)
-	put := func(k, v string) {
-		t.Helper()
-		req, err := http.NewRequest(http.MethodPut, "http://"+consul.Addr+"/v1/kv/"+k, strings.NewReader(v))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("PUT %s: %s", k, resp.Status)
-		}
-	}
-	put("app/name", "web")
+	consulPut(t, consul.Addr, "app/name", "web")
 	inputs := map[string]string{
 		"a.tpl": `name={{ key "app/name" }}`,
 		"b.tpl": `later={{ key "app/later" }}`,
@@ -518,7 +485,7 @@ func TestCTModeOracleSignalsAndWaiting(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "b.out")); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("%s wrote b.out while its key is missing: %v", path, err)
 		}
-		put(later, "now")
+		consulPut(t, consul.Addr, later, "now")
 		if code := p.wait(t, 20*time.Second); code != 0 {
 			t.Errorf("%s: exit %d after the key appeared, want 0\nstderr:\n%s", path, code, p.stderr.String())
 		}
