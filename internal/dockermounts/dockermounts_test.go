@@ -37,6 +37,8 @@ func TestFileMountsOnlyFiles(t *testing.T) {
 }
 
 func TestNoEngine(t *testing.T) {
+	old := defaultSocket
+	t.Cleanup(func() { defaultSocket = old })
 	defaultSocket = filepath.Join(t.TempDir(), "docker.sock")
 	if f, err := New(Config{}); f != nil || err != nil {
 		t.Fatalf("New without DOCKER_HOST or socket = %v, %v; want nil, nil", f, err)
