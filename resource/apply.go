@@ -163,16 +163,16 @@ func (r *Resource) write(ctx context.Context, content []byte, o SyncOptions, log
 		}
 		return res, undo, fmt.Errorf("resource %s: %s: %w", r.Name, step, err)
 	}
-	unlock := lockDest(r.Dest)
-	defer unlock()
-	if err := ctx.Err(); err != nil {
-		return fail("", err)
-	}
-
 	// Through a symlink, the file we manage is the link's target: compare with it, stage
-	// beside it and rename onto it, so the link stays.
+	// beside it and rename onto it, so the link stays. The lock is the target's, so that a
+	// link and the file it names are one destination.
 	target, err := resolveDest(r.Dest)
 	if err != nil {
+		return fail("", err)
+	}
+	unlock := lockDest(target)
+	defer unlock()
+	if err := ctx.Err(); err != nil {
 		return fail("", err)
 	}
 	cur, err := readCurrent(target)

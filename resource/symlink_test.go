@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -135,4 +136,34 @@ func TestApplyDanglingSymlink(t *testing.T) {
 	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the missing target was created: %v", err)
 	}
+}
+
+// TestApplySymlinkSharesTheTargetsLock: a resource writing through a link and one writing the
+// file it names are one destination: their pipelines do not overlap (each check_cmd holds a
+// folder as a mutex while it runs; an overlap makes mkdir fail).
+func TestApplySymlinkSharesTheTargetsLock(t *testing.T) {
+	f := newFixture(t)
+	link, target := symlinkFixture(t, f)
+	held := f.dest("held")
+	check := "check_cmd = \"mkdir " + held + " && sleep 0.05 && rmdir " + held + "\"\n"
+	viaLink := f.one(tomlFor(link, check), "{{getv \"/db/host\"}}\n")
+	direct := *viaLink
+	direct.Name, direct.Dest = "direct.toml", target
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for i, r := range []*Resource{viaLink, &direct, viaLink, &direct, viaLink, &direct} {
+		wg.Go(func() {
+			kv := map[string]string{"/prod/db/host": strings.Repeat("v", i+1)}
+			_, err := r.Apply(context.Background(), kv, f.opts())
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	assertLink(t, link, "../available/app.conf")
 }
