@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -283,13 +284,8 @@ func TestCrashSafety(t *testing.T) {
 			t.Errorf("%s (%s) was touched: %q, %v", p, why, b, err)
 		}
 	}
-	names := make([]string, 0, len(phases))
-	for p := range phases {
-		names = append(names, p)
-	}
-	sort.Strings(names)
 	var sb strings.Builder
-	for _, p := range names {
+	for _, p := range slices.Sorted(maps.Keys(phases)) {
 		fmt.Fprintf(&sb, "\n  %4d %s", phases[p], p)
 	}
 	t.Logf("%d renders in %v, %d SIGKILLs, %d stage files left by them and removed at the next start; kills by phase:%s",
