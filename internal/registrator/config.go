@@ -114,10 +114,11 @@ func Parse(args []string, stderr io.Writer) (Config, error) {
 		return c, fmt.Errorf("%w: bad adapter uri: %s", ErrInvalid, fs.Arg(0))
 	}
 	c.URI = u
-	return c, c.validate(ttl, ttlRefresh, retryInterval)
+	return c, c.validate()
 }
 
-func (c *Config) validate(ttl, refresh, retryInterval int) error {
+func (c *Config) validate() error {
+	ttl, refresh := c.TTL, c.TTLRefresh
 	switch c.URI.Scheme {
 	case "consul", "etcd", "zookeeper", "redis":
 	default:
@@ -130,7 +131,7 @@ func (c *Config) validate(ttl, refresh, retryInterval int) error {
 		return fmt.Errorf("%w: -ttl and -ttl-refresh must not be negative", ErrInvalid)
 	case ttl > 0 && refresh > 0 && ttl <= refresh:
 		return fmt.Errorf("%w: -ttl must be greater than -ttl-refresh", ErrInvalid)
-	case retryInterval <= 0:
+	case c.RetryInterval <= 0:
 		return fmt.Errorf("%w: -retry-interval must be greater than 0", ErrInvalid)
 	case c.Deregister != "always" && c.Deregister != "on-success":
 		return fmt.Errorf(`%w: -deregister must be "always" or "on-success"`, ErrInvalid)
