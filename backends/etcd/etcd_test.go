@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -214,6 +215,34 @@ func TestWatchPaused(t *testing.T) {
 	drain(changed)
 	put(t, cli, "/pause/k", "2")
 	waitSignal(t, changed, "a put after the server thawed")
+}
+
+// TestWatchServerGoneBeforeCreated: the server stops after the watch read its prefix and
+// before the watch is created (the etcd client's Watch then waits for as long as the server
+// is away). The watch still reports the outage within a few progress intervals, and signals
+// once the server is back.
+func TestWatchServerGoneBeforeCreated(t *testing.T) {
+	srv := testservers.Etcd(t)
+	var logs syncBuffer
+	cfg := testConfig(srv)
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	b := newClient(t, cfg)
+	var once sync.Once
+	afterSeed = func() { once.Do(func() { srv.Stop(t) }) }
+	changed := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Watch(ctx, []string{"/gone"}, changed) }()
+	defer func() { cancel(); <-done; afterSeed = nil }()
+	testutil.Eventually(t, 4*cfg.ProgressInterval+cfg.RequestTimeout,
+		"no warning while the server was gone", func() bool { return strings.Contains(logs.String(), "level=WARN") })
+	srv.Start(t)
+	waitSignal(t, changed, "the server came back")
+	put(t, raw(t, "http://"+srv.Addr), "/gone/k", "1")
+	testutil.Eventually(t, 20*time.Second, "a Get showing a put after the server came back", func() bool {
+		kv, err := b.Get(ctxT(t), []string{"/gone"})
+		return err == nil && kv["/gone/k"] == "1"
+	})
 }
 
 // syncBuffer is a log sink safe for concurrent writes.

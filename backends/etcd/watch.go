@@ -118,13 +118,19 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 		mirrors = append(mirrors, m)
 		c.addMirror(m)
 	}
+	if afterSeed != nil {
+		afterSeed()
+	}
 	for i, p := range ps {
 		opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithCreatedNotify(),
 			clientv3.WithProgressNotify(), clientv3.WithRev(revs[i] + 1)}
-		wch := c.cli.Watch(wctx, p, opts...)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// The etcd client's Watch returns once its gRPC stream is open, which waits for
+			// as long as the server is gone (it went since the seed read): the loop below
+			// goes on meanwhile and finds the silence like any other.
+			wch := c.cli.Watch(wctx, p, opts...)
 			for r := range wch {
 				select {
 				case events <- event{i: i, resp: r}:
@@ -199,7 +205,10 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 			case probed.IsZero():
 				probed = time.Now()
 				serve() // until the server answers, reads go to it
-				pctx, pcancel := context.WithTimeout(wctx, c.cfg.RequestTimeout)
+				// The request waits for the client's stream, which a lost server holds up;
+				// once the interval is over an answer no longer matters (the stream is
+				// rebuilt), so it waits no longer.
+				pctx, pcancel := context.WithTimeout(wctx, min(c.cfg.RequestTimeout, c.cfg.ProgressInterval))
 				if err := c.cli.RequestProgress(pctx); err != nil && ctx.Err() == nil {
 					log.Warn("etcd watch: progress request failed", "err", err)
 				}
@@ -271,6 +280,10 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 		}
 	}
 }
+
+// afterSeed, when set (by tests), runs in each session between reading the mirrors and
+// creating the watches.
+var afterSeed func()
 
 // followConn reports the connection's state changes on out until stop is closed.
 func (c *Client) followConn(ctx context.Context, out chan<- connectivity.State, stop <-chan struct{}) {
