@@ -21,7 +21,8 @@ import (
 // Config says where the engine is and how long answers last.
 type Config struct {
 	// Host is DOCKER_HOST ("unix:///run/docker.sock", "tcp://127.0.0.1:2375"). Empty: the
-	// default unix socket, if it exists.
+	// default unix socket, if it exists. TLS comes from DOCKER_CERT_PATH and DOCKER_TLS_VERIFY,
+	// as the docker CLI reads them.
 	Host string
 	// TTL is how long a list of mounts is trusted without an event stream (default 3s).
 	TTL time.Duration
@@ -61,7 +62,7 @@ func New(c Config) (*Finder, error) {
 		}
 		c.Host = "unix://" + defaultSocket
 	}
-	cli, err := client.NewClientWithOpts(client.WithHost(c.Host), client.WithAPIVersionNegotiation())
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithHost(c.Host), client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, err
 	}

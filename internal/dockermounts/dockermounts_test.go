@@ -66,3 +66,15 @@ func TestUnreachableEngineSaysNoQuietly(t *testing.T) {
 		t.Errorf("logged %d times, want once:\n%s", n, log.String())
 	}
 }
+
+// TestTLSFromEnvironment: a tcp:// engine is reached with the TLS files the docker CLI reads
+// (DOCKER_CERT_PATH); missing files are an error, not a silent plain-text connection.
+func TestTLSFromEnvironment(t *testing.T) {
+	t.Setenv("DOCKER_CERT_PATH", filepath.Join(t.TempDir(), "no-certs"))
+	t.Setenv("DOCKER_TLS_VERIFY", "1")
+	f, err := New(Config{Host: "tcp://127.0.0.1:2376"})
+	if err == nil {
+		f.Close()
+		t.Fatal("New ignored DOCKER_CERT_PATH (no ca.pem there): want an error")
+	}
+}
