@@ -5,41 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/reconf/reconf/internal/testservers"
 )
-
-// The reconf binary, built once for the package (TestMain removes buildDir).
-var (
-	buildOnce  sync.Once
-	buildDir   string
-	reconfPath string
-	buildErr   error
-)
-
-// buildReconf builds cmd/reconf once for the package and returns its path.
-func buildReconf(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "reconf-ct-")
-		if buildErr != nil {
-			return
-		}
-		reconfPath = filepath.Join(buildDir, "reconf")
-		out, err := exec.Command("go", "build", "-o", reconfPath, "github.com/reconf/reconf/cmd/reconf").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/reconf: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return reconfPath
-}
 
 // variant is one way both binaries run over a case: the same command line in a folder of
 // their own, which setup prepares.
@@ -116,12 +87,11 @@ func runBinary(t *testing.T, bin, addr string, c *tcase, v variant) (state, stri
 func TestBinaries(t *testing.T) {
 	cases := loadCorpus(t)
 	ctBin := testservers.ConsulTemplateBinary(t)
-	reconf := buildReconf(t)
 	e := startConsul(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e.load(t, c)
-			bins := []string{ctBin, reconf}
+			bins := []string{ctBin, reconfBin}
 			if c.blocks != nil {
 				// Both wait (side by side) until they are stopped.
 				var wg sync.WaitGroup
@@ -283,13 +253,12 @@ var scenarios = []scenario{
 // files.
 func TestBinaryCommandLines(t *testing.T) {
 	ctBin := testservers.ConsulTemplateBinary(t)
-	reconf := buildReconf(t)
 	e := startConsul(t)
 	e.load(t, &tcase{kv: []kvPair{{"app/name", "web"}, {"app/port", "80"}}})
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			var states [2]state
-			for i, bin := range []string{ctBin, reconf} {
+			for i, bin := range []string{ctBin, reconfBin} {
 				dir := t.TempDir()
 				if err := os.WriteFile(filepath.Join(dir, "in.ctmpl"), []byte(okTemplate), 0o644); err != nil {
 					t.Fatal(err)

@@ -11,7 +11,7 @@
 // renders what consul-template wrote from Consul. The blocking cases check that both wait for
 // a missing key (or an empty safeLs or safeTree) and agree once it exists.
 //
-// TestBinaries runs the reconf binary (go build ./cmd/reconf) with consul-template's command
+// TestBinaries runs the reconf binary (TestMain builds ./cmd/reconf) with consul-template's command
 // line beside consul-template over the same corpus: files, modes, new folders, -dry output and
 // exit codes must agree. TestBinaryCommandLines does the same for command lines beyond one
 // template: flag and config errors, several templates, -dry, commands.

@@ -3,16 +3,16 @@ package ct
 import (
 	"io"
 	"log"
-	"os"
 	"testing"
+
+	"github.com/reconf/reconf/internal/testservers"
 )
+
+// reconfBin is the reconf binary TestMain builds (go build ./cmd/reconf).
+var reconfBin string
 
 func TestMain(m *testing.M) {
 	// consul-template's dependency package traces every query through the standard logger.
 	log.SetOutput(io.Discard)
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
+	testservers.RunWithReconf(m, &reconfBin, "")
 }
