@@ -58,27 +58,33 @@ func runBinary(t *testing.T, bin, addr string, c *tcase, v variant) (state, stri
 	if r.TimedOut {
 		t.Errorf("%s did not exit within %v", bin, runTimeout)
 	}
-	s := state{exit: r.Exit, stdout: r.Stdout}
-	for _, f := range v.files {
+	return state{exit: r.Exit, stdout: c.mask(r.Stdout), files: fileStates(t, dir, v.files, c.mask)}, r.Stderr
+}
+
+// fileStates describes each of files (paths in dir) as "name: none", "name: MODE" (a folder)
+// or "name: MODE CONTENTS" with mask applied to the contents.
+func fileStates(t *testing.T, dir string, files []string, mask func(string) string) []string {
+	t.Helper()
+	var out []string
+	for _, f := range files {
 		p := filepath.Join(dir, f)
 		st, err := os.Stat(p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			s.files = append(s.files, f+": none")
+			out = append(out, f+": none")
 		case err != nil:
 			t.Fatal(err)
 		case st.IsDir():
-			s.files = append(s.files, fmt.Sprintf("%s: %v", f, st.Mode()))
+			out = append(out, fmt.Sprintf("%s: %v", f, st.Mode()))
 		default:
 			b, err := os.ReadFile(p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.files = append(s.files, fmt.Sprintf("%s: %v %q", f, st.Mode(), c.mask(string(b))))
+			out = append(out, fmt.Sprintf("%s: %v %q", f, st.Mode(), mask(string(b))))
 		}
 	}
-	s.stdout = c.mask(s.stdout)
-	return s, r.Stderr
+	return out
 }
 
 // TestBinaries runs consul-template and the reconf binary with the same command line over
@@ -275,16 +281,7 @@ func TestBinaryCommandLines(t *testing.T) {
 				if r.TimedOut {
 					t.Errorf("%s did not exit within %v", filepath.Base(bin), runTimeout)
 				}
-				s := state{exit: r.Exit, stdout: r.Stdout}
-				for _, f := range sc.compare {
-					st, err := os.Stat(filepath.Join(dir, f))
-					if err != nil {
-						s.files = append(s.files, f+": none")
-						continue
-					}
-					b, _ := os.ReadFile(filepath.Join(dir, f))
-					s.files = append(s.files, fmt.Sprintf("%s: %v %q", f, st.Mode(), b))
-				}
+				s := state{exit: r.Exit, stdout: r.Stdout, files: fileStates(t, dir, sc.compare, func(s string) string { return s })}
 				states[i] = s
 				if *show {
 					t.Logf("%s: %v\nstderr:\n%s", filepath.Base(bin), s, r.Stderr)
