@@ -181,7 +181,7 @@ host-b 10.0.0.5 [] [] 10.0.0.5
 func TestConventionLocalNode(t *testing.T) {
 	host, err := os.Hostname()
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	f := fixture()
 	f.instances = append(f.instances, backends.Service{ID: "local-1", Name: "local", Address: "127.0.0.1", Port: 1, Node: host})
