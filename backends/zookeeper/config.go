@@ -38,7 +38,6 @@ type Config struct {
 	Logger         *slog.Logger  // nil: slog.Default()
 
 	wrapConn func(net.Conn) net.Conn // tests: see every connection
-	silent   *silentNodes            // set by New: the servers that stopped answering lately
 }
 
 // FromOptions builds a Config from the user's options. -srv-domain/-srv-record

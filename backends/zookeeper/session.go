@@ -33,8 +33,9 @@ type session struct {
 }
 
 // dial opens a connection (a session is negotiated in the background). cb, if not nil,
-// receives every session and watch event; it must not block.
-func dial(cfg Config, cb zk.EventCallback) (*session, error) {
+// receives every session and watch event; it must not block. The session's watchdog adds the
+// servers it finds silent to silent (nil: to nothing).
+func dial(cfg Config, cb zk.EventCallback, silent *silentNodes) (*session, error) {
 	s := &session{socks: map[net.Conn]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	dialer := func(network, addr string, _ time.Duration) (net.Conn, error) {
@@ -68,7 +69,7 @@ func dial(cfg Config, cb zk.EventCallback) (*session, error) {
 	}
 	s.conn, s.ec = conn, ec
 	s.wg.Add(1)
-	go s.watchdog(cfg.Logger, cfg.silent)
+	go s.watchdog(cfg.Logger, silent)
 	return s, nil
 }
 

@@ -43,7 +43,7 @@ func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- st
 		}
 		q.push(ev)
 	}
-	ss, err := dial(c.cfg, events)
+	ss, err := dial(c.cfg, events, &c.silent)
 	for attempt := 0; err != nil; attempt++ {
 		c.cfg.Logger.Warn("zookeeper watch: connect failed", "err", err)
 		select {
@@ -51,7 +51,7 @@ func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- st
 			return ctx.Err()
 		case <-time.After(backends.Backoff(attempt, backoffBase, backoffMax)):
 		}
-		ss, err = dial(c.cfg, events)
+		ss, err = dial(c.cfg, events, &c.silent)
 	}
 	defer ss.close()
 	m.sess = ss

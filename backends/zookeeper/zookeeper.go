@@ -46,7 +46,7 @@ type Client struct {
 	wire    *wireConn // a wire session kept between Gets (see takeWire)
 	closed  bool
 
-	silent silentNodes // servers that stopped answering a wire session lately
+	silent silentNodes // servers that stopped answering lately (a wire session or a session's watchdog)
 
 	mirrors     backends.COWList[*mirror] // of the live Watch calls
 	serverReads atomic.Int64              // Gets that read the server (tests)
@@ -65,9 +65,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	c := &Client{cfg: cfg, authed: make([]bool, cfg.Sessions)}
-	c.cfg.silent = &c.silent // the sessions' watchdogs tell Get's wire sessions
-	return c, nil
+	return &Client{cfg: cfg, authed: make([]bool, cfg.Sessions)}, nil
 }
 
 // pool returns the go-zookeeper sessions of walkGet, dialling them the first time.
@@ -78,7 +76,7 @@ func (c *Client) pool() ([]*zk.Conn, error) {
 		return nil, fmt.Errorf("zookeeper %s: %w: client closed", c.node(nil), backends.ErrUnavailable)
 	}
 	for len(c.sess) < c.cfg.Sessions {
-		ss, err := dial(c.cfg, nil)
+		ss, err := dial(c.cfg, nil, &c.silent)
 		if err != nil {
 			return nil, err
 		}

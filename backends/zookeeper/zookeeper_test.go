@@ -35,7 +35,7 @@ type store struct {
 
 func newStore(t testing.TB, addr string) *store {
 	t.Helper()
-	ss, err := dial(Config{Nodes: []string{addr}, Logger: quiet}.withDefaults(), nil)
+	ss, err := dial(Config{Nodes: []string{addr}, Logger: quiet}.withDefaults(), nil, nil)
 	if err != nil {
 		t.Fatalf("connect %s: %v", addr, err)
 	}
