@@ -26,9 +26,10 @@ import (
 //	differs-on: WHERE, …   only in testdata/differences: a known, reported difference (not a
 //	                       deliberate one) where reconf renders from WHERE: "consul" (ct with
 //	                       consul-template's queries), "consul-kv" (reconf's consul backend),
-//	                       "etcd", "redis", "zookeeper", "file", or "all". There the tests log
-//	                       the difference (or that it is gone); everywhere else they enforce
-//	                       agreement. The comment says what consul-template and reconf do.
+//	                       "etcd", "redis", "zookeeper", "file", or "all". There reconf must
+//	                       render the reconf section and consul-template must differ from it;
+//	                       everywhere else they must agree. The comment says what
+//	                       consul-template and reconf do.
 //	-- kv --        key=value lines PUT into Consul KV in order (a value starting with '"' is a
 //	                Go string literal; "key=" is an empty value; a key ending in '/' a folder)
 //	-- services --  optional: a JSON array of agent service registrations (api.AgentServiceRegistration)
@@ -37,6 +38,8 @@ import (
 //	-- env --       optional: KEY=VALUE lines in both renderers' environment
 //	-- template --  the template (consul-template reads it as in.ctmpl)
 //	-- want --      optional: the output, pinned
+//	-- reconf --    in testdata/differences, required (nowhere else): what reconf renders where
+//	                the case differs (differs-on), pinned
 //	-- mask --      optional: regular expressions, one a line; what they match is replaced by
 //	                "<masked>" in both outputs before they are compared (a timestamp)
 type tcase struct {
@@ -47,6 +50,7 @@ type tcase struct {
 	env      []string
 	template string
 	want     *string
+	reconf   *string // a known difference: what reconf renders where the case differs
 	masks    []*regexp.Regexp
 
 	expectError  bool
@@ -85,14 +89,14 @@ func loadCorpus(t testing.TB) []*tcase {
 	t.Helper()
 	cases := loadCases(t, "testdata/*.txtar")
 	for _, c := range cases {
-		if c.differsOn != nil {
-			t.Fatalf("%s: differs-on belongs to the cases in testdata/differences", c.name)
+		if c.differsOn != nil || c.reconf != nil {
+			t.Fatalf("%s: differs-on and the reconf section belong to the cases in testdata/differences", c.name)
 		}
 	}
 	known := loadCases(t, "testdata/differences/*.txtar")
 	for _, c := range known {
-		if c.differsOn == nil {
-			t.Fatalf("differences/%s: no differs-on directive", c.name)
+		if c.differsOn == nil || c.reconf == nil {
+			t.Fatalf("differences/%s: want a differs-on directive and a reconf section", c.name)
 		}
 		c.name = "differences/" + c.name
 	}
@@ -195,6 +199,8 @@ func parseCase(file string) (*tcase, error) {
 			c.template = data
 		case "want":
 			c.want = &data
+		case "reconf":
+			c.reconf = &data
 		case "mask":
 			for _, line := range lines(data) {
 				re, err := regexp.Compile(line)

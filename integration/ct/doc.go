@@ -16,9 +16,11 @@
 // exit codes must agree. TestBinaryCommandLines does the same for command lines beyond one
 // template: flag and config errors, several templates, -dry, commands.
 //
-// The cases in testdata/differences are known, reported differences: each names where it
-// differs (differs-on) and says how; there the tests log it, everywhere else they enforce
-// agreement. Run with -show to log what every case rendered.
+// The cases in testdata/differences are known differences (reported, or the README's
+// deliberate ones): each names where it differs (differs-on), says how, and pins what reconf
+// renders there (its reconf section); there the tests hold reconf to that pin and log how
+// consul-template differs, everywhere else they enforce agreement. Run with -show to log what
+// every case rendered.
 //
 // Nothing here is skipped: a missing server or oracle fails the test.
 package ct
