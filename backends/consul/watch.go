@@ -114,7 +114,7 @@ func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}
 		bucket  = tokenBucket{burst: QueryBurst, every: c.cfg.MinGap}
 	)
 	for {
-		if !sleep(ctx, bucket.take(time.Now())) {
+		if !sleep(ctx, bucket.take(time.Now()), nil) {
 			return
 		}
 		// Consul adds up to WaitTime/16 of jitter; past that plus RequestTimeout the agent
@@ -153,7 +153,7 @@ func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}
 			// (answered at once) and let the fingerprint say whether anything changed.
 			cur.index = 0
 			// A new leader or an agent that answers again cuts the wait short.
-			if !sleepUnless(ctx, c.generation(), backends.Backoff(attempt, c.cfg.BackoffBase, c.cfg.BackoffMax)) {
+			if !sleep(ctx, backends.Backoff(attempt, c.cfg.BackoffBase, c.cfg.BackoffMax), c.generation().Done()) {
 				return
 			}
 			attempt++
@@ -216,8 +216,9 @@ func (c cursor) next(index, fp uint64) (cursor, bool) {
 	}
 }
 
-// sleep waits d (nothing if d <= 0) and reports false if ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d (nothing if d <= 0), or less if wake (nil: never) is closed first, and
+// reports false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
@@ -226,22 +227,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	select {
 	case <-ctx.Done():
 		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// sleepUnless is sleep that also ends early when gen is done.
-func sleepUnless(ctx, gen context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-gen.Done():
+	case <-wake:
 		return ctx.Err() == nil
 	case <-t.C:
 		return true
