@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +27,7 @@ type heldAgent struct {
 	frozen chan struct{} // closed while frozen
 	thawed chan struct{} // closed once thawed
 	done   chan struct{} // closed when the test ends: hung requests return
+	probes int           // leader probes hung while frozen
 }
 
 func (a *heldAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,6 +45,11 @@ func (a *heldAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-thawed:
 		default:
+			if r.URL.Path == "/v1/status/leader" {
+				a.mu.Lock()
+				a.probes++
+				a.mu.Unlock()
+			}
 			hang() // sent to the frozen server
 			return
 		}
@@ -126,13 +131,12 @@ func TestHeldQuerySentAgain(t *testing.T) {
 		t.Fatal("no signal within 10s of the watch starting")
 	}
 	a.freeze()
-	// Long enough for a probe to go unanswered (probeStalled).
-	frozenAt := time.Now()
-	testutil.Until(t, 10*time.Second, 50*time.Millisecond, func() error {
-		if time.Since(frozenAt) < 2*probeStalled {
-			return fmt.Errorf("frozen for %v", time.Since(frozenAt))
-		}
-		return nil
+	// Until a probe went unanswered for probeStalled: while one is unanswered the prober sends
+	// another every probeEvery/4, so the fifth comes after the first waited probeEvery.
+	testutil.Eventually(t, 10*time.Second, "five leader probes held by the frozen agent", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.probes >= 5
 	})
 	a.set("v2") // a write the held query does not report
 	select {
