@@ -51,7 +51,7 @@ func parse(name string, data []byte, vars map[string]string) error {
 	if root.Kind != yaml.MappingNode {
 		return fmt.Errorf("file %s: line %d: %w: the top level is a %s, want a mapping", name, root.Line, ErrParse, kindName(root))
 	}
-	w := walker{name: name, vars: vars}
+	w := walker{name: name, vars: vars, expanding: map[*yaml.Node]bool{}}
 	return w.walk(root, "/")
 }
 
@@ -59,7 +59,8 @@ type walker struct {
 	name  string
 	vars  map[string]string
 	steps int
-	// expanding are the sequences and mappings the walk (or a merge) is inside.
+	// expanding are the sequences and mappings the walk (or a merge) is inside: pairs(n)
+	// runs with n in it.
 	expanding map[*yaml.Node]bool
 }
 
@@ -78,9 +79,6 @@ func (w *walker) walk(n *yaml.Node, key string) error {
 		// (yaml.v2, which confd uses, refuses it too).
 		if w.expanding[n] {
 			return fmt.Errorf("file %s: line %d: %w: a value that contains itself (through an alias or a merge)", w.name, n.Line, ErrParse)
-		}
-		if w.expanding == nil {
-			w.expanding = map[*yaml.Node]bool{}
 		}
 		w.expanding[n] = true
 		defer delete(w.expanding, n)
@@ -145,16 +143,11 @@ func (w *walker) pairs(n *yaml.Node) ([]pair, error) {
 		if m.Kind != yaml.MappingNode {
 			return fmt.Errorf("file %s: line %d: %w: a merge (<<) needs a mapping, not a %s", w.name, m.Line, ErrParse, kindName(m))
 		}
-		if m == n || w.expanding[m] {
+		if w.expanding[m] { // n itself, or a mapping n is inside
 			return fmt.Errorf("file %s: line %d: %w: a merge (<<) of a mapping into itself", w.name, m.Line, ErrParse)
 		}
-		if w.expanding == nil {
-			w.expanding = map[*yaml.Node]bool{}
-		}
-		if !w.expanding[n] { // the walk may be inside n already
-			w.expanding[n] = true
-			defer delete(w.expanding, n)
-		}
+		w.expanding[m] = true
+		defer delete(w.expanding, m)
 		ps, err := w.pairs(m)
 		for _, p := range ps {
 			set(p.key, p.value)
