@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,7 +236,7 @@ func etcdIsLeader(ctx context.Context, c *Cluster, i int) (bool, error) {
 
 // EtcdMetric returns the value of one unlabelled metric from an etcd member's /metrics.
 func EtcdMetric(ctx context.Context, s *Server, name string) (float64, error) {
-	body, err := httpGetAll(ctx, "http://"+s.Addr+"/metrics")
+	body, err := httpGetLimit(ctx, "http://"+s.Addr+"/metrics", 8<<20)
 	if err != nil {
 		return 0, err
 	}
@@ -462,25 +460,4 @@ func TCPPeers(pid int) (map[int]int, error) {
 		}
 	}
 	return out, nil
-}
-
-// httpGetAll is httpGet without its size limit (for /metrics).
-func httpGetAll(ctx context.Context, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return string(b), nil
 }

@@ -324,7 +324,10 @@ func envOr(key, def string) string {
 	return def
 }
 
-func httpGet(ctx context.Context, url string) (string, error) {
+func httpGet(ctx context.Context, url string) (string, error) { return httpGetLimit(ctx, url, 4096) }
+
+// httpGetLimit GETs url and returns the body, up to limit bytes, of a 200 answer.
+func httpGetLimit(ctx context.Context, url string, limit int64) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
@@ -334,7 +337,7 @@ func httpGet(ctx context.Context, url string) (string, error) {
 		return "", err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
 		return "", err
 	}
