@@ -49,9 +49,9 @@ func (c *Client) watchContext(ctx context.Context) (context.Context, int64) {
 }
 
 // steerAway is called by a watch of generation gen that stalled. Unless another watch already
-// did it since gen began, it probes every endpoint, takes those that do not answer out of the
-// client's list (when at least one answers) and starts a new stream generation. It returns
-// when that is done (or ctx is).
+// did it since gen began, it probes every endpoint (when there are several), takes those that
+// do not answer out of the client's list (when at least one answers) and starts a new stream
+// generation. It returns when that is done (or ctx is).
 func (c *Client) steerAway(ctx context.Context, gen int64, log *slog.Logger) {
 	s := &c.steer
 	s.mu.Lock()
@@ -73,7 +73,10 @@ func (c *Client) steerAway(ctx context.Context, gen int64, log *slog.Logger) {
 	s.probing = ch
 	s.mu.Unlock()
 
-	answered := c.probe(ctx, c.cfg.Endpoints)
+	var answered map[string]bool
+	if len(c.cfg.Endpoints) > 1 { // one member: nowhere else to go, only a new stream
+		answered = c.probe(ctx, c.cfg.Endpoints)
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
