@@ -128,7 +128,7 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 		MetricsAddr: s.MetricsAddr,
 		Log:         log,
 		Services:    store.Services,
-		OnSync: func(r *resource.Resource, err error) {
+		OnSync: func(r *resource.Resource, out resource.Result, err error) {
 			if r.Name != ctResourceName {
 				if err == nil && s.Config.Once && once.synced(r.Name) {
 					finish(ctcli.ExitCodeOK)
@@ -137,7 +137,7 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 			}
 			switch {
 			case err == nil && exec != nil:
-				if err := exec.rendered(set.LastWritten()); err != nil {
+				if err := exec.rendered(out.Written); err != nil {
 					log.Error("exec", "err", err)
 					finish(ctcli.ExitCodeRunnerError)
 				}

@@ -55,10 +55,10 @@ type Config struct {
 	// Services answers `service` in templates; may be nil.
 	Services template.Services
 	// OnSync, if set, is called after every sync of a resource in watch and interval modes,
-	// with its error (nil on success; wrapping resource.ErrWaiting while a Dynamic resource
+	// with its outcome and error (nil on success; wrapping resource.ErrWaiting while a Dynamic resource
 	// waits for data). The consul-template front end uses it to stop after -once and on a
 	// fatal template error.
-	OnSync func(res *resource.Resource, err error)
+	OnSync func(res *resource.Resource, out resource.Result, err error)
 	// MinInterval is the least time between two change-triggered syncs of one resource while
 	// changes keep coming, so that a burst of changes without a `wait` costs a few reloads,
 	// not one per change. A change after a quiet spell still syncs at once, and a burst's

@@ -76,13 +76,13 @@ func (r *Runner) loop(ctx context.Context, w *worker) {
 		}
 		th.started(time.Now())
 		res := w.res.Load()
-		_, err := r.syncOne(ctx, res)
+		out, err := r.syncOne(ctx, res)
 		r.release()
 		if res.Dynamic != nil {
 			r.replan(w, res)
 		}
 		if r.cfg.OnSync != nil && ctx.Err() == nil {
-			r.cfg.OnSync(res, err)
+			r.cfg.OnSync(res, out, err)
 		}
 		if err == nil {
 			failures = 0

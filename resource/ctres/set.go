@@ -62,7 +62,6 @@ type Set struct {
 	mu       sync.Mutex
 	deps     ct.Deps
 	rendered []bool
-	written  bool // the last pass wrote a file
 }
 
 var _ resource.Dynamic = (*Set)(nil)
@@ -84,13 +83,6 @@ func (s *Set) UsesServices() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.deps.Services
-}
-
-// LastWritten reports whether the last pass wrote a file.
-func (s *Set) LastWritten() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.written
 }
 
 // Files are the files the last pass read with `file`.
@@ -126,7 +118,6 @@ func (s *Set) Sync(ctx context.Context, b backends.Backend, o resource.SyncOptio
 	finish := func(err error) (resource.Result, error) {
 		s.mu.Lock()
 		s.deps = deps
-		s.written = total.Written
 		s.mu.Unlock()
 		return total, err
 	}
@@ -223,7 +214,7 @@ func (s *Set) Sync(ctx context.Context, b backends.Backend, o resource.SyncOptio
 func (s *Set) write(ctx context.Context, t *Template, content []byte, o resource.SyncOptions) (bool, func() error, error) {
 	if s.Dry {
 		cur, err := os.ReadFile(t.Res.Dest)
-		if err == nil && string(cur) == string(content) {
+		if err == nil && bytes.Equal(cur, content) {
 			return false, nil, nil
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
