@@ -52,6 +52,9 @@ func ctStart(t *testing.T, path, dir string, args ...string) *ctProc {
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	// Its own process group, so that commands it spawned can be stopped with it.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// An -exec child runs in a group of its own and may outlive a killed reconf holding its
+	// output: Wait stops waiting for the output then instead of hanging the test.
+	p.cmd.WaitDelay = 5 * time.Second
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", path, err)
 	}

@@ -52,6 +52,11 @@ func plan(workers map[string]*worker) map[string][]*worker {
 // watch its new subscribers. Called with r.mu held.
 func (r *Runner) rewatch(ctx context.Context) {
 	want := plan(r.workers)
+	for _, w := range r.workers { // what the plan saw, so that replan knows when it is stale
+		if res := w.res.Load(); res.Dynamic != nil {
+			w.planned = depsKey(res)
+		}
+	}
 	for p, wt := range r.watches {
 		if _, ok := want[p]; !ok {
 			wt.cancel()

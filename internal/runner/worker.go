@@ -105,20 +105,23 @@ func (r *Runner) loop(ctx context.Context, w *worker) {
 }
 
 // replan re-plans the watches when a Dynamic resource's last render read other data than the
-// watches were planned for (watch mode only).
+// watches were last planned for (watch mode only).
 func (r *Runner) replan(w *worker, res *resource.Resource) {
 	if !r.cfg.Watch {
 		return
 	}
-	now := fmt.Sprint(res.Prefixes(), res.UsesServices())
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if now == w.planned || r.runCtx == nil || r.runCtx.Err() != nil || r.workers[w.name] != w {
+	if depsKey(res) == w.planned || r.runCtx == nil || r.runCtx.Err() != nil || r.workers[w.name] != w {
 		return
 	}
-	w.planned = now
 	r.rewatch(r.runCtx)
 	r.rewatchServices(r.runCtx)
+}
+
+// depsKey names what a Dynamic resource's last render read, to tell when it changed.
+func depsKey(res *resource.Resource) string {
+	return fmt.Sprint(res.Prefixes(), res.UsesServices())
 }
 
 func (r *Runner) acquire(ctx context.Context) bool {
