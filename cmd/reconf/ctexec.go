@@ -68,14 +68,27 @@ func (e *ctExec) rendered(changed bool) error {
 		return fmt.Errorf("child: %w", err)
 	}
 	e.c = c
-	go func() {
-		code, ok := <-c.ExitCh()
+	go e.watchExit(c)
+	return nil
+}
+
+// watchExit reports the child's exit. A restart (Reload without a reload signal) replaces the
+// process and its exit channel: the old process's exit is not the child's, so the new channel
+// is watched instead, as consul-template's runner does.
+func (e *ctExec) watchExit(c *child.Child) {
+	ch := c.ExitCh()
+	for {
+		code, ok := <-ch
+		if cur := c.ExitCh(); cur != ch { // ExitCh waits for a restart in progress
+			ch = cur
+			continue
+		}
 		if ok {
 			e.log.Info("child process exited", "code", code)
 			e.exited(code)
 		}
-	}()
-	return nil
+		return
+	}
 }
 
 // stop stops the child gracefully (its kill signal, then SIGKILL after its kill timeout).
