@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // stores are the clustered stores, in the order the tables run.
@@ -196,17 +198,16 @@ func scenario(t testing.TB, name string) []failover {
 // watched returns the member that holds reconf's watch, waiting until one does.
 func watched(t testing.TB, s *store, p *proc) int {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var m int
+	testutil.Until(t, 30*time.Second, 100*time.Millisecond, func() error {
 		ws := watchedNow(s, p)
-		if len(ws) > 0 {
-			return ws[0]
+		if len(ws) == 0 {
+			return fmt.Errorf("%s: no member holds reconf's watch after 30s\n%s", s.name, p.tail(40))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: no member holds reconf's watch after 30s\n%s", s.name, p.tail(40))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		m = ws[0]
+		return nil
+	})
+	return m
 }
 
 func watchedNow(s *store, p *proc) []int {
@@ -219,8 +220,7 @@ func watchedNow(s *store, p *proc) []int {
 // waitFiles waits until every file i shows version want(i) or a later one.
 func waitFiles(t testing.TB, p *proc, r *recorder, want func(i int) int, within time.Duration, what string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	testutil.Until(t, within, 20*time.Millisecond, func() error {
 		var missing []string
 		for i := range resources {
 			if r.current(i) < want(i) {
@@ -228,16 +228,13 @@ func waitFiles(t testing.TB, p *proc, r *recorder, want func(i int) int, within 
 			}
 		}
 		if len(missing) == 0 {
-			return
+			return nil
 		}
 		if p.exited() {
 			t.Fatalf("%s: reconf exited (%v)\n%s", what, p.cmd.ProcessState, p.tail(40))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %s\n%s", what, within, strings.Join(missing, ", "), p.tail(40))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("%s: not within %v: %s\n%s", what, within, strings.Join(missing, ", "), p.tail(40))
+	})
 }
 
 // checkFiles fails the test unless every file exists and holds a version the store accepted.
@@ -295,23 +292,22 @@ func checkNoStrays(t testing.TB, dests []string) {
 // finalState reads every key from the store once the writer stopped.
 func finalState(t testing.TB, s *store) map[string]string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var last error
-	for {
+	var final map[string]string
+	testutil.Until(t, 30*time.Second, 100*time.Millisecond, func() error {
+		var last error
 		for _, m := range s.c.Running() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			kv, err := s.read(ctx, m, prefix)
 			cancel()
 			if err == nil && len(kv) == resources {
-				return kv
+				final = kv
+				return nil
 			}
 			last = fmt.Errorf("member %d: %d keys: %v", m, len(kv), err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: final state: %v", s.name, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("%s: final state: %v", s.name, last)
+	})
+	return final
 }
 
 func readFile(path string) string {
