@@ -101,3 +101,11 @@ func (o Options) Request() time.Duration {
 	}
 	return DefaultRequestTimeout
 }
+
+// SecretHolder is implemented by backends whose values are secrets (Vault). A resource that
+// reads one writes its destination 0600 when it sets no mode, and its -noop diff says which
+// lines changed without showing them; values, tokens and secret IDs never reach a log line,
+// an error or a metric.
+type SecretHolder interface {
+	HoldsSecrets() bool
+}
