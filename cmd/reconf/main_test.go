@@ -119,11 +119,11 @@ func TestHelpListsFlags(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	for _, arg := range []string{"-version", "--version"} {
-		r := runBin(t, nil, arg)
+	for _, args := range [][]string{{"-version"}, {"--version"}, {"registrator", "--version"}} {
+		r := runBin(t, nil, args...)
 		want := fmt.Sprintf("reconf %s (commit %s, %s %s/%s)\n", testVersion, testCommit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		if r.code != 0 || r.stdout != want {
-			t.Errorf("%s: exit %d stdout %q, want 0 %q", arg, r.code, r.stdout, want)
+			t.Errorf("%s: exit %d stdout %q, want 0 %q", args, r.code, r.stdout, want)
 		}
 	}
 	// Without -ldflags the version comes from the build info.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/reconf/reconf/internal/register"
@@ -21,6 +22,10 @@ func subcommand(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 	case "register", "deregister":
 		return register.Main(args), true
 	case "registrator":
+		if len(args) == 2 && args[1] == "--version" { // registrator answers exactly this
+			fmt.Fprintln(stdout, versionString())
+			return 0, true
+		}
 		return registrator.Main(args), true
 	case "man", "completion":
 		return docSubcommand(args, stdout, stderr), true
