@@ -59,12 +59,13 @@ type Config struct {
 	// waits for data). The consul-template front end uses it to stop after -once and on a
 	// fatal template error.
 	OnSync func(res *resource.Resource, out resource.Result, err error)
-	// MinInterval is the least time between two change-triggered syncs of one resource while
-	// changes keep coming, so that a burst of changes without a `wait` costs a few reloads,
-	// not one per change. A change after a quiet spell still syncs at once, and a burst's
-	// last change syncs once no change came for BurstQuiet (or a quarter more than the gap
-	// between its last two changes, if longer), without waiting out the interval
-	// (see throttle). 0 means DefaultMinInterval; negative means no limit.
+	// MinInterval spaces the change-triggered syncs of one resource while changes keep coming,
+	// so that a burst of changes without a `wait` costs a few reloads, not one per change: a
+	// sync when MinInterval has passed since the last one started, or sooner once no change
+	// came for BurstQuiet (or a quarter more than the gap between the last two changes, if
+	// longer), those early syncs at least MinInterval apart. A change after a quiet spell
+	// syncs at once; a burst syncs at its start, once per MinInterval while it lasts and once
+	// at its end (see throttle). 0 means DefaultMinInterval; negative means no limit.
 	MinInterval time.Duration
 }
 
