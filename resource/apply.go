@@ -145,10 +145,13 @@ func (r *Resource) applyData(ctx context.Context, d template.Data, o SyncOptions
 	content, err := r.Tmpl.Render(ctx, d)
 	res.RenderTime = time.Since(start)
 	if err != nil {
-		return fail("", fmt.Errorf("%w: %w", ErrRender, err))
+		res, err = fail("", fmt.Errorf("%w: %w", ErrRender, err))
+	} else {
+		res, _, err = r.write(ctx, content, o, log, res)
 	}
-
-	res, _, err = r.write(ctx, content, o, log, res)
+	if err != nil && o.Secrets {
+		err = newScrubber(d).scrub(err)
+	}
 	return res, err
 }
 
@@ -179,7 +182,10 @@ func (r *Resource) write(ctx context.Context, content []byte, o SyncOptions, log
 	if err != nil {
 		return fail("read dest", err)
 	}
-	want := r.desired(cur)
+	want := r.desired(cur, o.Secrets)
+	if o.Secrets && !r.ModeSet {
+		r.logSecretMode(log)
+	}
 	if cur.exists && bytes.Equal(cur.data, content) && cur.fileState == want {
 		log.Debug("target config in sync")
 		return res, undo, nil
@@ -187,7 +193,7 @@ func (r *Resource) write(ctx context.Context, content []byte, o SyncOptions, log
 	res.Changed = true
 
 	if o.Noop {
-		res.Diff = noopDiff(r.Dest, cur, content, want)
+		res.Diff = noopDiff(r.Dest, cur, content, want, o.Secrets)
 		out := o.Out
 		if out == nil {
 			out = os.Stdout
@@ -322,8 +328,9 @@ func restore(dest string, prev current, inPlace bool) error {
 	return syncDir(filepath.Dir(dest))
 }
 
-// noopDiff is the -noop report: mode and owner changes, then a unified diff of the contents.
-func noopDiff(dest string, cur current, content []byte, want fileState) string {
+// noopDiff is the -noop report: mode and owner changes, then a unified diff of the contents
+// (with secrets, only which lines change: see redactedDiff).
+func noopDiff(dest string, cur current, content []byte, want fileState, secrets bool) string {
 	var sb strings.Builder
 	if !cur.exists {
 		fmt.Fprintf(&sb, "new file %s mode %#o owner %d:%d\n", dest, unixMode(want.mode), want.uid, want.gid)
@@ -335,6 +342,10 @@ func noopDiff(dest string, cur current, content []byte, want fileState) string {
 			fmt.Fprintf(&sb, "old owner %d:%d\nnew owner %d:%d\n", cur.uid, cur.gid, want.uid, want.gid)
 		}
 	}
-	sb.WriteString(unifiedDiff(dest, dest+" (rendered)", cur.data, content))
+	if secrets {
+		sb.WriteString(redactedDiff(dest, dest+" (rendered)", cur.data, content))
+	} else {
+		sb.WriteString(unifiedDiff(dest, dest+" (rendered)", cur.data, content))
+	}
 	return sb.String()
 }

@@ -11,6 +11,22 @@ const diffContext = 3
 // unifiedDiff returns a unified diff of old → new with the given file names, or "" when the
 // contents are equal.
 func unifiedDiff(oldName, newName string, old, new []byte) string {
+	return diffText(oldName, newName, old, new, false)
+}
+
+// redactedDiff is unifiedDiff for contents that hold secrets: each hunk is its header (the
+// changed lines' numbers, without context) and a count of the lines removed and added, never
+// a line itself.
+func redactedDiff(oldName, newName string, old, new []byte) string {
+	return diffText(oldName, newName, old, new, true)
+}
+
+// diffText writes the diff of old → new, its lines or (redact) only their numbers and counts.
+func diffText(oldName, newName string, old, new []byte, redact bool) string {
+	around := diffContext
+	if redact {
+		around = 0
+	}
 	a, b := splitLines(string(old)), splitLines(string(new))
 	ops := diffLines(a, b)
 	changed := false
@@ -41,18 +57,25 @@ func unifiedDiff(oldName, newName string, old, new []byte) string {
 			i++
 			continue
 		}
-		start := max(0, i-diffContext)
+		start := max(0, i-around)
 		end := i // one past the last change in this hunk
 		for j := i; j < len(ops); j++ {
 			if ops[j].kind != ' ' {
 				end = j + 1
-			} else if j-end >= 2*diffContext {
+			} else if j-end >= 2*around {
 				break
 			}
 		}
-		stop := min(len(ops), end+diffContext)
+		stop := min(len(ops), end+around)
 		fmt.Fprintf(&sb, "@@ -%s +%s @@\n",
 			hunkRange(aAt[start], aAt[stop]-aAt[start]), hunkRange(bAt[start], bAt[stop]-bAt[start]))
+		if redact {
+			removed, added := aAt[stop]-aAt[start], bAt[stop]-bAt[start]
+			fmt.Fprintf(&sb, "# %s removed, %s added (not shown: the resource reads secrets)\n",
+				plural(removed, "line"), plural(added, "line"))
+			i = stop
+			continue
+		}
 		for _, o := range ops[start:stop] {
 			sb.WriteByte(o.kind)
 			sb.WriteString(o.text)
@@ -225,4 +248,12 @@ func deletionsFirst(ops []diffOp) []diffOp {
 		i = j
 	}
 	return out
+}
+
+// plural is "1 line", "2 lines".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

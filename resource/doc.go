@@ -19,7 +19,10 @@
 // whole group and SIGKILL shortly after.
 // A rename refused with EBUSY or EXDEV (a bind-mounted file) is replaced by writing in place.
 //
-// Mode: a resource's mode wins; unset, the existing file's mode is kept, else 0644. Owner: uid
+// Mode: a resource's mode wins; unset, the existing file's mode is kept, else 0644; unset on a
+// resource whose backend holds secrets (backends.SecretHolder), it is SecretMode (0600),
+// logged once per resource. Such a resource's -noop diff shows which lines change, not
+// their contents, and its errors have the values it read scrubbed out. Owner: uid
 // and gid (or the owner and group names) win; unset, the existing file's owner is kept when we
 // may (a non-root reconf cannot give a file away), else the effective ids. The outcome is a Result value: -noop, -sync-only and tests read
 // it. Rendered contents never appear in logs or errors, only in the -noop diff.

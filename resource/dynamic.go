@@ -36,5 +36,9 @@ func (r *Resource) Write(ctx context.Context, content []byte, o SyncOptions) (Re
 	if log == nil {
 		log = slog.Default()
 	}
-	return r.write(ctx, content, o, log.With("resource", r.Name, "dest", r.Dest), Result{})
+	res, undo, err := r.write(ctx, content, o, log.With("resource", r.Name, "dest", r.Dest), Result{})
+	if err != nil && o.Secrets {
+		err = scrubberOf([]string{string(content)}).scrub(err)
+	}
+	return res, undo, err
 }

@@ -71,14 +71,18 @@ func readCurrent(dest string) (current, error) {
 }
 
 // desired is the mode and owner the destination must have: the resource's own, else those of
-// the existing file, else 0644 and the effective ids.
-func (r *Resource) desired(cur current) fileState {
+// the existing file, else 0644 and the effective ids. With secrets, an unset mode is
+// SecretMode, whatever the existing file's.
+func (r *Resource) desired(cur current, secrets bool) fileState {
 	s := fileState{mode: 0o644, uid: os.Geteuid(), gid: os.Getegid()}
 	if cur.exists {
 		s = cur.fileState
 	}
-	if r.ModeSet {
+	switch {
+	case r.ModeSet:
 		s.mode = r.Mode & modeMask
+	case secrets:
+		s.mode = SecretMode
 	}
 	if r.UID >= 0 {
 		s.uid = r.UID

@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,6 +45,7 @@ type templateConfig struct {
 	RightDelimiter string       `toml:"right_delimiter"`
 	MissingKey     missingValue `toml:"missingkey"`
 	Write          writeValue   `toml:"write"`
+	Backend        string       `toml:"backend"`
 }
 
 // modeValue is `mode = "0644"`: a quoted string parsed as confd parses it (see parseMode).
@@ -296,6 +298,9 @@ func loadFile(d Defaults, confd, file string, log *slog.Logger) (*Resource, erro
 	if tc.Dest == "" {
 		return nil, fail("template.dest is required")
 	}
+	if err := checkBackend(d.Backends, tc.Backend); err != nil {
+		return nil, fail("line %d: %w", keyLine(string(data), "backend"), err)
+	}
 	name, err := filepath.Rel(confd, file)
 	if err != nil {
 		name = filepath.Base(file)
@@ -322,6 +327,9 @@ func loadFile(d Defaults, confd, file string, log *slog.Logger) (*Resource, erro
 		RightDelim:    tc.RightDelimiter,
 		MissingKey:    string(tc.MissingKey),
 		WriteMode:     WriteMode(tc.Write),
+	}
+	if tc.Backend != DefaultBackend {
+		r.Backend = tc.Backend
 	}
 	if d.Prefix != "" {
 		r.Prefix = cleanPrefix(d.Prefix)
@@ -366,6 +374,20 @@ func loadFile(d Defaults, confd, file string, log *slog.Logger) (*Resource, erro
 	}
 	r.Tmpl = tmpl
 	return r, nil
+}
+
+// DefaultBackend is the name a resource may give the global backend (as leaving backend out
+// does).
+const DefaultBackend = "default"
+
+// checkBackend reports an error when a resource names a backend that is neither the default
+// nor one of known.
+func checkBackend(known []string, name string) error {
+	if name == "" || name == DefaultBackend || slices.Contains(known, name) {
+		return nil
+	}
+	return fmt.Errorf("template.backend: unknown backend %q (known: %s)", name,
+		strings.Join(append([]string{DefaultBackend}, known...), ", "))
 }
 
 // cleanPrefix adds the leading '/' confd adds and cleans the path; "" is "/".

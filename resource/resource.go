@@ -45,6 +45,9 @@ type Resource struct {
 	MissingKey            string // "", "default" or "error"
 	// WriteMode is how the destination is replaced ("" means WriteAuto).
 	WriteMode WriteMode
+	// Backend names the store the resource reads (`backend = "secrets"`: a [backends.NAME]
+	// table of reconf.toml); "" is the global backend.
+	Backend string
 }
 
 // Command timeouts used when neither the resource nor Defaults set one.
@@ -111,6 +114,10 @@ type Defaults struct {
 	CheckTimeout  time.Duration
 	ReloadTimeout time.Duration
 	Log           *slog.Logger
+	// Backends are the names of the backends besides the default one that a resource may
+	// name with `backend = "NAME"` (reconf.toml's [backends.NAME] tables; "default" is
+	// always known). Any other name fails the resource's file.
+	Backends []string
 }
 
 // Load reads every conf.d/**/*.toml under d.ConfDir, sorted by path, and parses each template.
@@ -143,6 +150,11 @@ type SyncOptions struct {
 	Out           io.Writer // where -noop diffs go (default os.Stdout)
 	Log           *slog.Logger
 	Services      template.Services
+	// Secrets says that the data holds secrets (Sync sets it when the backend is a
+	// backends.SecretHolder that holds them): without a mode of its own the destination is
+	// written SecretMode, the -noop diff shows which lines change but not their contents, and
+	// values are scrubbed from errors.
+	Secrets bool
 }
 
 // Result is the outcome of one Sync, for logs, metrics and tests.
@@ -160,6 +172,9 @@ type Result struct {
 // Sync reads the resource's prefixes from b and then Apply's the snapshot. A backend error is
 // returned (wrapped, naming the resource) and nothing is touched: stale beats partial.
 func (r *Resource) Sync(ctx context.Context, b backends.Backend, o SyncOptions) (Result, error) {
+	if holdsSecrets(b) {
+		o.Secrets = true
+	}
 	if r.Dynamic != nil {
 		return r.Dynamic.Sync(ctx, b, o)
 	}
