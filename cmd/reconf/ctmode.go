@@ -95,6 +95,13 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 	if s.ParseOnly {
 		return ctcli.ExitCodeOK
 	}
+	// consul-template makes its Vault client, unwraps and starts renewing the token at start.
+	if store.Vault, err = ct.NewVault(s.Config.Vault, s.Config.Once, log); err != nil {
+		log.Error("vault", "err", err)
+		return ctcli.ExitCodeRunnerError
+	}
+	defer store.Vault.Stop()
+	set.Store.Vault = store.Vault
 	if pf := ctconfig.StringVal(s.Config.PidFile); pf != "" {
 		if err := os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 			log.Error("pid file", "err", err)
@@ -207,6 +214,13 @@ func runConsulTemplate(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	go ctWatchFiles(ctx, func() []string { return set.Files() }, func() { r.Kick(ctResourceName) })
+	go func() {
+		// Vault cannot be watched: its answers (per lease) kick the templates.
+		if err := store.Vault.Run(ctx, func() { r.Kick(ctResourceName) }); err != nil {
+			log.Error("vault", "err", err)
+			finish(ctcli.ExitCodeRunnerError)
+		}
+	}()
 	if err := r.Run(ctx); err != nil && ctx.Err() == nil {
 		log.Error("run failed", "err", err)
 		return ctcli.ExitCodeRunnerError
@@ -449,7 +463,7 @@ func ctChildEnv(c *ctconfig.Config) []string {
 			add("CONSUL_HTTP_SSL_VERIFY", strconv.FormatBool(ctconfig.BoolVal(cc.SSL.Verify)))
 		}
 	}
-	return env
+	return append(env, ctVaultEnv(c.Vault)...)
 }
 
 // ctLogger logs at consul-template's level names (trace, debug, info, warn, err).
@@ -464,4 +478,30 @@ func ctLogger(w io.Writer, level string) *slog.Logger {
 		l = slog.LevelError
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// ctVaultEnv is the Vault part of consul-template's child environment (runner.go childEnv).
+func ctVaultEnv(v *ctconfig.VaultConfig) []string {
+	if v == nil {
+		return nil
+	}
+	var env []string
+	add := func(k string, p *string) {
+		if ctconfig.StringPresent(p) {
+			env = append(env, k+"="+*p)
+		}
+	}
+	add("VAULT_ADDR", v.Address)
+	if v.SSL != nil {
+		if !ctconfig.BoolVal(v.SSL.Verify) {
+			env = append(env, "VAULT_SKIP_VERIFY=true")
+		}
+		add("VAULT_CLIENT_CERT", v.SSL.Cert)
+		add("VAULT_CLIENT_KEY", v.SSL.Key)
+		add("VAULT_CAPATH", v.SSL.CaPath)
+		add("VAULT_CACERT", v.SSL.CaCert)
+		add("VAULT_CACERT_BYTES", v.SSL.CaCertBytes)
+		add("VAULT_TLS_SERVER_NAME", v.SSL.ServerName)
+	}
+	return env
 }

@@ -146,7 +146,13 @@ func (s *Set) Sync(ctx context.Context, b backends.Backend, o resource.SyncOptio
 			soft = append(soft, fmt.Errorf("%s: %w", t.Display, err))
 			continue
 		}
-		changed, u, err := s.write(ctx, t, out.Output, o)
+		wo := o
+		if len(out.Deps.Vault) > 0 {
+			// A file with secrets: 0600 unless perms says otherwise (consul-template writes
+			// 0644), -noop shows no contents, errors are scrubbed of the output.
+			wo.Secrets = true
+		}
+		changed, u, err := s.write(ctx, t, out.Output, wo)
 		if err != nil {
 			// A failed check or write leaves this destination as it was; the other templates
 			// go on, so that the files already written this pass still get their commands.
@@ -202,6 +208,9 @@ func (s *Set) Sync(ctx context.Context, b backends.Backend, o resource.SyncOptio
 	}
 	if err := errors.Join(soft...); err != nil {
 		return finish(err)
+	}
+	if v := s.Store.Vault; v != nil && !s.Once {
+		v.Retain(deps.Vault) // every template rendered or waits: what they used is all
 	}
 	if len(waiting) > 0 {
 		return finish(fmt.Errorf("%w: %v", resource.ErrWaiting, waiting))

@@ -109,7 +109,10 @@ func (t *Template) Render(ctx context.Context, p *Pass) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", t.Name(), err)
 	}
-	out, err := nt.Execute(&cttemplate.ExecuteInput{Brain: cttemplate.NewBrain(), Env: p.store.Env})
+	out, err := nt.Execute(&cttemplate.ExecuteInput{Brain: p.vaultBrain(), Env: p.store.Env})
+	if out != nil {
+		rs.vaultDeps(out)
+	}
 	res := Result{Deps: rs.deps.done(), Missing: slices.Clone(rs.missing)}
 	if rs.fatal != nil { // a store error: stale beats partial
 		return res, fmt.Errorf("%s: %w: %w", t.Name(), ErrStore, rs.fatal)

@@ -15,9 +15,11 @@
 //     consul-template's own queries when the backend is Consul; elsewhere reconf's service key
 //     convention (package discovery), shaped as Consul's answers.
 //   - file: the file, watched by polling.
-//   - secret, secrets, connect, caRoots, caLeaf, pkiCert, partitions, peerings,
-//     exportedServices, importedServices, the nomad* functions and plugin: an error naming the
-//     function (not available in this build).
+//   - secret, secrets, pkiCert: consul-template's own functions and queries, over a Vault
+//     (vault.go) that fetches, renews and re-reads each secret per its lease with
+//     consul-template's watcher; without a Vault in the Store, an error naming the function.
+//   - connect, caRoots, caLeaf, partitions, peerings, exportedServices, importedServices, the
+//     nomad* functions and plugin: an error naming the function (not available in this build).
 //
 // Dependencies are what a render read: each render returns the store prefixes, services and
 // files it asked for, and what it is still waiting for (a missing key, an empty safeLs): a

@@ -19,10 +19,14 @@ import (
 // ErrUnsupported is returned by the consul-template functions this build does not offer.
 var ErrUnsupported = errors.New("not available in reconf")
 
-// unsupported are consul-template's functions that need Vault, Nomad, Consul Connect, CA,
-// peering or partitions, or an external plugin.
+// vaultFuncs are consul-template's own functions that read Vault: they read the pass's Brain
+// when the Store has a Vault, and are unsupported without one.
+var vaultFuncs = []string{"secret", "secrets", "pkiCert"}
+
+// unsupported are consul-template's functions that need Nomad, Consul Connect, CA, peering or
+// partitions, or an external plugin.
 var unsupported = []string{
-	"secret", "secrets", "connect", "caRoots", "caLeaf", "pkiCert", "partitions", "peerings",
+	"connect", "caRoots", "caLeaf", "partitions", "peerings",
 	"exportedServices", "importedServices", "nomadServices", "nomadService", "nomadVarList",
 	"nomadVarListSafe", "nomadVar", "nomadVarExists", "plugin",
 }
@@ -67,7 +71,11 @@ func (rs *renderState) funcs() texttemplate.FuncMap {
 		"nodes":        rs.nodes,
 		"datacenters":  rs.datacenters,
 	}
-	for _, name := range unsupported {
+	off := unsupported
+	if rs.pass.store.Vault == nil {
+		off = append(slices.Clone(off), vaultFuncs...)
+	}
+	for _, name := range off {
 		fm[name] = func(...any) (string, error) {
 			return "", fmt.Errorf("%s: %w", name, ErrUnsupported)
 		}

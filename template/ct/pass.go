@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	dep "github.com/hashicorp/consul-template/dependency"
+	cttemplate "github.com/hashicorp/consul-template/template"
 
 	"github.com/reconf/reconf/backends"
 	"github.com/reconf/reconf/template"
@@ -23,6 +24,9 @@ type Store struct {
 	Consul *dep.ClientSet
 	// Env is added to the environment `env` sees (it wins over the process's).
 	Env []string
+	// Vault, when set, answers secret, secrets and pkiCert; without it they fail as not
+	// available.
+	Vault *Vault
 }
 
 // Pass is one round of renders over a set of templates: it memoizes every read, so that the
@@ -32,6 +36,7 @@ type Pass struct {
 	mu    sync.Mutex
 	kv    map[string]answer // backend prefix → what Get returned
 	dep   map[string]answer // consul-template dependency → what its Fetch returned
+	brain *cttemplate.Brain // the Vault answers this pass sees (nil until asked)
 }
 
 type answer struct {
@@ -74,6 +79,21 @@ func (p *Pass) fetch(d dep.Dependency) (any, error) {
 	p.dep[key] = answer{data: data, err: err}
 	p.mu.Unlock()
 	return data, err
+}
+
+// vaultBrain is the Brain every template of the pass reads its Vault answers from: one
+// snapshot of the answers received so far.
+func (p *Pass) vaultBrain() *cttemplate.Brain {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.brain == nil {
+		if p.store.Vault == nil {
+			p.brain = cttemplate.NewBrain()
+		} else {
+			p.brain = p.store.Vault.brain()
+		}
+	}
+	return p.brain
 }
 
 // match returns the named groups of re in s (consul-template's own parse of its arguments).
