@@ -6,9 +6,17 @@
 // start, on every Interval tick (a safety net when Watch is on too) and, with Watch, when a
 // prefix it reads changes.
 //
-// Watches. The watch prefixes are backends.Dedupe over every resource's prefixes; each gets
-// ONE Watcher.Watch (or, for a backend that is not a Watcher, one backends.Poll every
-// DefaultPollInterval, logged), shared by every resource reading under it. A signal marks only
+// Stores. Config.Backend is the default store; Config.Stores are named ones (reconf.toml's
+// [backends.NAME]), and each resource reads the store its Resource.Backend names ("": the
+// default). Watches, polling, -onetime snapshots, backend metrics and /ready are per store;
+// logs name the store unless it is the default one.
+//
+// Watches. The watch prefixes of a store are backends.Dedupe over the prefixes of every
+// resource reading it; each gets ONE Watcher.Watch, shared by every resource reading under
+// it. A store that is not a Watcher has one poller instead, which re-reads the union of its
+// watched prefixes in one read every Config.Interval (DefaultPollInterval when 0), signals the
+// prefixes whose data changed, and is announced once at start (`backend "secrets" (vault)
+// cannot be watched: polling every 10m0s`). A signal marks only
 // those resources dirty, through one-slot channels: bursts collapse, and a signal arriving
 // while a resource renders queues once. Each resource then debounces with its Wait (each
 // change snoozes by Min, never past the first change + Max; zero: at once) and re-reads only
@@ -38,13 +46,15 @@
 // WatchdogInterval (10s, or half of $WATCHDOG_USEC if shorter) when $WATCHDOG_USEC is set.
 // Runner.Handler (served on Config.MetricsAddr outside Onetime) answers /metrics from the
 // runner's own Prometheus registry, /health (200 while running) and /ready (200 once every
-// resource has synced successfully at least once and the backend's last read succeeded; else
-// 503 listing what is missing).
+// resource has synced successfully at least once and the last read of every store read so far
+// succeeded; else 503 listing what is missing, "backend: down" or "backend NAME: down").
 //
 // Metrics: reconf_renders_total{resource,result=written|unchanged|noop|error},
 // reconf_writes_total, reconf_check_total{result=ok|fail}, reconf_reload_total{result},
 // reconf_rollbacks_total, reconf_render_duration_seconds, reconf_command_duration_seconds
 // (stage, check, rename and reload of a changed file), reconf_sync_duration_seconds,
-// reconf_backend_errors_total, reconf_watch_signals_total,
-// reconf_last_success_timestamp_seconds{resource}, reconf_backend_up, reconf_resources.
+// reconf_backend_errors_total{backend}, reconf_watch_signals_total,
+// reconf_last_success_timestamp_seconds{resource}, reconf_backend_up{backend},
+// reconf_resources. The backend label is "default" for the default store, else the store's
+// name.
 package runner

@@ -101,11 +101,12 @@ func (m *memBackend) watchCalls() (total int, per map[string]int, active map[str
 	return total, maps.Clone(m.calls), maps.Clone(m.active)
 }
 
-// pollOnly hides the Watcher of a memBackend.
-type pollOnly struct{ *memBackend }
+// pollOnly hides the Watcher of a memBackend (a named field: an embedded one would promote
+// Watch).
+type pollOnly struct{ m *memBackend }
 
 func (p pollOnly) Get(ctx context.Context, ps []string) (map[string]string, error) {
-	return p.memBackend.Get(ctx, ps)
+	return p.m.Get(ctx, ps)
 }
 func (p pollOnly) Close() error { return nil }
 

@@ -39,7 +39,7 @@ func TestFileBackendWatch(t *testing.T) {
 
 	// The data file does not exist yet: the store is down, syncs are retried.
 	eventually(t, "failed reads counted", func() bool {
-		return strings.Contains(srv.body("/metrics"), "reconf_backend_up 0")
+		return strings.Contains(srv.body("/metrics"), `reconf_backend_up{backend="default"} 0`)
 	})
 	if code, body := srv.get("/ready"); code != 503 || !strings.Contains(body, "backend: down") {
 		t.Fatalf("/ready with the store down = %d %q", code, body)

@@ -167,7 +167,8 @@ func TestRetryUntilStoreUp(t *testing.T) {
 	for _, want := range []string{
 		`reconf_renders_total{resource="a",result="written"}`,
 		`reconf_renders_total{resource="z",result="error"}`,
-		`reconf_backend_up 1`,
+		`reconf_backend_up{backend="default"} 1`,
+		`reconf_backend_errors_total{backend="default"} `,
 		`reconf_resources 2`,
 		`reconf_last_success_timestamp_seconds{resource="a"}`,
 		`reconf_writes_total`,
@@ -177,7 +178,7 @@ func TestRetryUntilStoreUp(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if strings.Contains(m, "reconf_backend_errors_total 0") {
+	if strings.Contains(m, `reconf_backend_errors_total{backend="default"} 0`) {
 		t.Errorf("backend errors not counted")
 	}
 }

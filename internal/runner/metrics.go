@@ -27,10 +27,10 @@ type metrics struct {
 	renderTime    prometheus.Histogram
 	commandTime   prometheus.Histogram
 	syncTime      prometheus.Histogram
-	backendErrors prometheus.Counter
+	backendErrors *prometheus.CounterVec
 	watchSignals  prometheus.Counter
 	lastSuccess   *prometheus.GaugeVec
-	backendUp     prometheus.Gauge
+	backendUp     *prometheus.GaugeVec
 	resources     prometheus.Gauge
 }
 
@@ -66,18 +66,18 @@ func newMetrics() *metrics {
 			Name: "reconf_sync_duration_seconds", Help: "Whole sync time: backend read, render, write, commands.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}),
-		backendErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "reconf_backend_errors_total", Help: "Failed backend reads and watch errors.",
-		}),
+		backendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reconf_backend_errors_total", Help: "Failed backend reads and watch errors, by backend (\"default\" or a [backends.NAME]).",
+		}, []string{"backend"}),
 		watchSignals: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "reconf_watch_signals_total", Help: "Change signals received from watches and pollers.",
 		}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "reconf_last_success_timestamp_seconds", Help: "Unix time of the last successful sync.",
 		}, []string{"resource"}),
-		backendUp: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "reconf_backend_up", Help: "1 if the last backend read succeeded.",
-		}),
+		backendUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "reconf_backend_up", Help: "1 if the backend's last read succeeded, by backend (\"default\" or a [backends.NAME]).",
+		}, []string{"backend"}),
 		resources: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "reconf_resources", Help: "Resources loaded.",
 		}),
@@ -95,13 +95,12 @@ func (m *metrics) forget(name string) {
 }
 
 // health tracks what /ready reports: which resources have synced successfully at least once
-// and whether the backend's last read succeeded.
+// and whether each backend's last read succeeded.
 type health struct {
 	mu        sync.Mutex
 	names     map[string]bool // current resources → synced ok at least once
-	backendOK bool
-	backendAt bool // a read has happened
-	readyOnce bool // Notifier.Ready was sent for the first full render
+	backendOK map[string]bool // backend label → its last read succeeded (absent: not read yet)
+	readyOnce bool            // Notifier.Ready was sent for the first full render
 }
 
 func (h *health) setResources(names []string) {
@@ -134,9 +133,12 @@ func (h *health) synced(name string) (firstReady bool) {
 	return true
 }
 
-func (h *health) backend(ok bool) {
+func (h *health) backend(name string, ok bool) {
 	h.mu.Lock()
-	h.backendOK, h.backendAt = ok, true
+	if h.backendOK == nil {
+		h.backendOK = map[string]bool{}
+	}
+	h.backendOK[name] = ok
 	h.mu.Unlock()
 }
 
@@ -145,11 +147,18 @@ func (h *health) missing() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []string
-	if !h.backendOK && len(h.names) > 0 { // with no resources the backend is never read
-		if h.backendAt {
-			out = append(out, "backend: down")
-		} else {
+	if len(h.names) > 0 { // with no resources no backend is read
+		if len(h.backendOK) == 0 {
 			out = append(out, "backend: not read yet")
+		}
+		for _, name := range sortedKeys(h.backendOK) {
+			switch {
+			case h.backendOK[name]:
+			case name == "default":
+				out = append(out, "backend: down")
+			default:
+				out = append(out, "backend "+name+": down")
+			}
 		}
 	}
 	var never []string
@@ -166,6 +175,7 @@ func (h *health) missing() []string {
 // ends when stop does (nil: never), so that shutdown does not wait for a hung store.
 type observed struct {
 	backends.Backend
+	name string // the store's label
 	m    *metrics
 	h    *health
 	stop context.Context
@@ -206,19 +216,29 @@ func (o observed) observe(ctx context.Context, read func(context.Context) error)
 		return err
 	}
 	if err != nil && ctx.Err() == nil {
-		o.m.backendErrors.Inc()
-		o.m.backendUp.Set(0)
-		o.h.backend(false)
+		o.m.backendErrors.WithLabelValues(o.name).Inc()
+		o.m.backendUp.WithLabelValues(o.name).Set(0)
+		o.h.backend(o.name, false)
 	} else if err == nil {
-		o.m.backendUp.Set(1)
-		o.h.backend(true)
+		o.m.backendUp.WithLabelValues(o.name).Set(1)
+		o.h.backend(o.name, true)
 	}
 	return err
 }
 
+// HoldsSecrets passes on what the backend says (backends.SecretHolder), so that a resource
+// reading through the wrapper knows.
+func (o observed) HoldsSecrets() bool { return holdsSecrets(o.Backend) }
+
+// holdsSecrets reports whether b says its values are secrets.
+func holdsSecrets(b backends.Backend) bool {
+	sh, ok := b.(backends.SecretHolder)
+	return ok && sh.HoldsSecrets()
+}
+
 // Handler serves /metrics (Prometheus), /health (200 while the runner runs) and /ready (200
-// once every resource has synced successfully at least once and the backend's last read
-// succeeded; else 503 with one line per missing thing).
+// once every resource has synced successfully at least once and the last read of every
+// backend read so far succeeded; else 503 with one line per missing thing).
 func (r *Runner) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(r.m.reg, promhttp.HandlerOpts{Registry: r.m.reg}))

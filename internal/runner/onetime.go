@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/reconf/reconf/backends"
+	"github.com/reconf/reconf/resource"
 )
 
 // onetime syncs every resource once, at most cap(r.sem) at a time, and returns errors.Join of
 // the failures (each error names its resource). It never retries: with the store down it fails
-// fast. Resources read from one snapshot of the union of their prefixes (see readSnapshot).
+// fast. The resources of each store read from one snapshot of the union of their prefixes
+// (see readSnapshot).
 // While it runs the Go runtime's memory is softly limited (see limitMemory).
 func (r *Runner) onetime(ctx context.Context) error {
 	defer limitMemory()()
@@ -24,19 +26,34 @@ func (r *Runner) onetime(ctx context.Context) error {
 	r.h.setResources(names)
 	r.m.resources.Set(float64(len(names)))
 	errs := make([]error, len(r.cfg.Resources))
-	var be backends.Backend = r.cfg.Backend
-	if snap := readSnapshot(ctx, observed{Backend: r.cfg.Backend, m: r.m, h: r.h}, r.cfg.Resources); snap != nil {
-		be = snap
+	byStore := map[string][]*resource.Resource{}
+	for _, res := range r.cfg.Resources {
+		byStore[res.Backend] = append(byStore[res.Backend], res)
+	}
+	from := map[string]backends.Backend{} // each store's snapshot, or the store itself
+	for name, list := range byStore {
+		if st, ok := r.stores[name]; ok {
+			from[name] = st.b
+			if snap := readSnapshot(ctx, r.observe(st, st.b, nil), list); snap != nil {
+				from[name] = snap
+			}
+		}
 	}
 	var wg sync.WaitGroup
 	for i, res := range r.cfg.Resources {
+		st, err := r.storeFor(res)
+		if err != nil {
+			r.record(res, resource.Result{}, err, 0)
+			errs[i] = err
+			continue
+		}
 		if !r.acquire(ctx) {
 			errs[i] = fmt.Errorf("resource %s: %w", res.Name, ctx.Err())
 			continue
 		}
 		wg.Go(func() {
 			defer r.release()
-			_, errs[i] = r.syncFrom(ctx, res, be)
+			_, errs[i] = r.syncFrom(ctx, res, st, from[res.Backend])
 		})
 	}
 	wg.Wait()

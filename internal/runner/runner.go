@@ -34,8 +34,15 @@ type Notifier interface {
 // Config is what the CLI hands the runner.
 type Config struct {
 	Resources []*resource.Resource
-	Backend   backends.Backend
-	Defaults  resource.Defaults
+	// Backend is the default store: every resource that names no other (Resource.Backend
+	// "") reads it.
+	Backend backends.Backend
+	// BackendDriver is the default store's registered name ("etcd"), for logs; may be empty.
+	BackendDriver string
+	// Stores are the named stores (reconf.toml's [backends.NAME] tables) that resources name
+	// with Resource.Backend. "default" and "" are the default store's and cannot be used.
+	Stores   map[string]Store
+	Defaults resource.Defaults
 
 	Onetime, Watch bool
 	// Interval re-syncs every resource this often (0: never). With Watch it is a safety net.
@@ -74,7 +81,8 @@ const (
 	// DefaultMinInterval is Config.MinInterval's default: at most five change-triggered
 	// renders (and reloads) a second per resource.
 	DefaultMinInterval = 200 * time.Millisecond
-	// DefaultPollInterval is how often a backend that cannot watch is re-read in watch mode.
+	// DefaultPollInterval is how often a backend that cannot watch is re-read in watch mode
+	// when Config.Interval is 0.
 	DefaultPollInterval = time.Second
 	// ReloadTimeout bounds Config.Reload.
 	ReloadTimeout = 30 * time.Second
@@ -91,7 +99,7 @@ type Runner struct {
 	log      *slog.Logger
 	m        *metrics
 	h        *health
-	backend  backends.Backend // cfg.Backend, observed for metrics
+	stores   map[string]*store // by Resource.Backend: "" is the default store
 	syncOpts resource.SyncOptions
 	sync     func(context.Context, *resource.Resource, backends.Backend, resource.SyncOptions) (resource.Result, error)
 	sem      chan struct{}
@@ -105,7 +113,7 @@ type Runner struct {
 
 	mu         sync.Mutex // guards workers and watches
 	workers    map[string]*worker
-	watches    map[string]*watch
+	watches    map[watchKey]*watch
 	svcWatch   *watch // the services watch, while a template may call `service`
 	wg         sync.WaitGroup
 	running    atomic.Bool
@@ -113,6 +121,8 @@ type Runner struct {
 	stopped    chan struct{} // closed when Run returns
 	watchCalls atomic.Int64
 	runCtx     context.Context // Run's context, which watches started later (replan) live in
+	// stopPollers stops the pollers of the stores that cannot watch (nil: none started).
+	stopPollers context.CancelFunc
 }
 
 func minInterval(d time.Duration) time.Duration {
@@ -133,6 +143,10 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Interval < 0 {
 		return nil, fmt.Errorf("runner: negative interval %s", cfg.Interval)
 	}
+	stores, err := newStores(cfg)
+	if err != nil {
+		return nil, err
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.Default()
@@ -152,11 +166,11 @@ func New(cfg Config) (*Runner, error) {
 		stopGrace:     StopGrace,
 		reloadTimeout: ReloadTimeout,
 		workers:       map[string]*worker{},
-		watches:       map[string]*watch{},
+		watches:       map[watchKey]*watch{},
+		stores:        stores,
 		reloadReq:     make(chan chan error),
 		stopped:       make(chan struct{}),
 	}
-	r.backend = observed{Backend: cfg.Backend, m: r.m, h: r.h}
 	r.syncOpts = resource.SyncOptions{
 		Noop: cfg.Noop, SyncOnly: cfg.SyncOnly, KeepStageFile: cfg.KeepStageFile,
 		Log: log, Services: cfg.Services,
@@ -214,8 +228,8 @@ func (r *Runner) run(ctx context.Context, hup <-chan os.Signal) error {
 		}
 		defer stop()
 	}
-	if _, ok := r.cfg.Backend.(backends.Watcher); r.cfg.Watch && !ok {
-		r.log.Warn("backend cannot watch; polling every watched prefix", "interval", r.pollInterval)
+	if r.cfg.Watch {
+		r.startPollers(ctx)
 	}
 	r.log.Info("starting", "resources", len(r.cfg.Resources), "watch", r.cfg.Watch, "interval", r.cfg.Interval)
 
@@ -281,6 +295,9 @@ func (r *Runner) shutdown() {
 		w.cancel()
 	}
 	r.mu.Unlock()
+	if r.stopPollers != nil {
+		r.stopPollers()
+	}
 	r.wg.Wait()
 	r.log.Info("stopped")
 }

@@ -82,6 +82,9 @@ func readSnapshot(ctx context.Context, b backends.Backend, list []*resource.Reso
 	return &snapshot{Backend: b, roots: roots, kv: kv, keys: keys, values: values}
 }
 
+// HoldsSecrets passes on what the backend says (backends.SecretHolder).
+func (s *snapshot) HoldsSecrets() bool { return holdsSecrets(s.Backend) }
+
 // Get returns the snapshot's keys at or under prefixes, or asks the backend for prefixes it
 // does not cover.
 func (s *snapshot) Get(ctx context.Context, prefixes []string) (map[string]string, error) {

@@ -12,8 +12,9 @@ import (
 	"github.com/reconf/reconf/resource"
 )
 
-// watch is one Watcher.Watch (or backends.Poll) on one prefix, shared by every resource that
-// reads under it. Its subscribers are swapped on SIGHUP without restarting the watch.
+// watch is one Watcher.Watch (or a poller's) on one prefix of one store, shared by every
+// resource that reads under it. Its subscribers are swapped on SIGHUP without restarting the
+// watch.
 type watch struct {
 	prefix string
 	subs   atomic.Pointer[[]*worker]
@@ -21,26 +22,33 @@ type watch struct {
 	done   chan struct{}
 }
 
-// plan maps each distinct watch prefix (backends.Dedupe over every resource's prefixes) to the
-// workers that read under it.
-func plan(workers map[string]*worker) map[string][]*worker {
-	var all []string
+// watchKey names a watch: a prefix of a store (Resource.Backend: "" is the default store).
+type watchKey struct{ store, prefix string }
+
+// plan maps each distinct watch prefix of each store (backends.Dedupe over the prefixes of
+// every resource reading that store) to the workers that read under it.
+func plan(workers map[string]*worker) map[watchKey][]*worker {
+	byStore := map[string][]string{}
 	for _, w := range workers {
-		all = append(all, w.res.Load().Prefixes()...)
+		res := w.res.Load()
+		byStore[res.Backend] = append(byStore[res.Backend], res.Prefixes()...)
 	}
-	out := make(map[string][]*worker)
-	for _, p := range backends.Dedupe(all) {
-		out[p] = nil
+	out := make(map[watchKey][]*worker)
+	for st, all := range byStore {
+		for _, p := range backends.Dedupe(all) {
+			out[watchKey{st, p}] = nil
+		}
 	}
 	for _, name := range sortedKeys(workers) {
 		w := workers[name]
+		res := w.res.Load()
 		seen := map[string]bool{}
-		for _, p := range w.res.Load().Prefixes() {
+		for _, p := range res.Prefixes() {
 			p = backends.CleanPrefix(p)
-			for wp := range out {
-				if backends.UnderPrefix(p, wp) && !seen[wp] {
-					seen[wp] = true
-					out[wp] = append(out[wp], w)
+			for k := range out {
+				if k.store == res.Backend && backends.UnderPrefix(p, k.prefix) && !seen[k.prefix] {
+					seen[k.prefix] = true
+					out[k] = append(out[k], w)
 				}
 			}
 		}
@@ -57,41 +65,56 @@ func (r *Runner) rewatch(ctx context.Context) {
 			w.planned = depsKey(res)
 		}
 	}
-	for p, wt := range r.watches {
-		if _, ok := want[p]; !ok {
+	for k, wt := range r.watches {
+		if _, ok := want[k]; !ok {
 			wt.cancel()
 			<-wt.done
-			delete(r.watches, p)
-			r.log.Info("watch stopped", "watch", p)
+			delete(r.watches, k)
+			r.log.Info("watch stopped", r.watchAttrs(k)...)
 		}
 	}
-	for p, subs := range want {
-		wt, ok := r.watches[p]
+	for k, subs := range want {
+		st, ok := r.stores[k.store]
 		if !ok {
-			wt = r.startWatch(ctx, p)
-			r.watches[p] = wt
+			continue // its resources fail to sync, naming the unknown backend
+		}
+		wt, ok := r.watches[k]
+		if !ok {
+			wt = r.startWatch(ctx, st, k)
+			r.watches[k] = wt
 		}
 		wt.subs.Store(&subs)
 	}
 }
 
-func (r *Runner) startWatch(ctx context.Context, prefix string) *watch {
-	wb, canWatch := r.cfg.Backend.(backends.Watcher)
-	b := observed{Backend: r.cfg.Backend, m: r.m, h: r.h}
-	plog := r.log.With("prefix", prefix)
-	return r.startSignal(ctx, prefix, func(ctx context.Context, changed chan<- struct{}) error {
-		if canWatch {
-			return wb.Watch(ctx, []string{prefix}, changed)
+// watchAttrs are the log attributes naming the watch k: its prefix, and its store unless it
+// is the default one (so a single-store setup logs as before).
+func (r *Runner) watchAttrs(k watchKey) []any {
+	if k.store == "" {
+		return []any{"watch", k.prefix}
+	}
+	return []any{"backend", k.store, "watch", k.prefix}
+}
+
+func (r *Runner) startWatch(ctx context.Context, st *store, k watchKey) *watch {
+	wb, canWatch := st.b.(backends.Watcher)
+	return r.startSignal(ctx, k, func(ctx context.Context, changed chan<- struct{}) error {
+		switch {
+		case canWatch:
+			return wb.Watch(ctx, []string{k.prefix}, changed)
+		case st.poll != nil:
+			return st.poll.watch(ctx, k.prefix, changed)
 		}
-		return backends.Poll(ctx, b, []string{prefix}, r.pollInterval, changed, plog)
+		<-ctx.Done() // not started by Run: nothing to poll with
+		return ctx.Err()
 	})
 }
 
 // startSignal runs fn (a Watch-like function) until ctx ends, handing each of its signals to
 // the watch's subscribers.
-func (r *Runner) startSignal(ctx context.Context, what string, fn func(context.Context, chan<- struct{}) error) *watch {
+func (r *Runner) startSignal(ctx context.Context, k watchKey, fn func(context.Context, chan<- struct{}) error) *watch {
 	wctx, cancel := context.WithCancel(ctx)
-	wt := &watch{prefix: what, cancel: cancel, done: make(chan struct{})}
+	wt := &watch{prefix: k.prefix, cancel: cancel, done: make(chan struct{})}
 	empty := []*worker{}
 	wt.subs.Store(&empty)
 	changed := make(chan struct{}, 1)
@@ -113,17 +136,17 @@ func (r *Runner) startSignal(ctx context.Context, what string, fn func(context.C
 				}
 			}
 		}()
-		r.keepWatching(wctx, what, fn, changed)
+		r.keepWatching(wctx, k, fn, changed)
 		<-inner
 	}()
-	r.log.Info("watch started", "watch", what)
+	r.log.Info("watch started", r.watchAttrs(k)...)
 	return wt
 }
 
 // keepWatching keeps fn running until ctx ends: when it returns an error it is logged,
 // counted and restarted with backoff, and the subscribers are signalled (changes may have been
 // missed).
-func (r *Runner) keepWatching(ctx context.Context, what string, fn func(context.Context, chan<- struct{}) error, changed chan struct{}) {
+func (r *Runner) keepWatching(ctx context.Context, k watchKey, fn func(context.Context, chan<- struct{}) error, changed chan struct{}) {
 	for n := 0; ; {
 		start := time.Now()
 		err := fn(ctx, changed)
@@ -138,8 +161,8 @@ func (r *Runner) keepWatching(ctx context.Context, what string, fn func(context.
 		}
 		d := backends.Backoff(n, r.retryBase, r.retryMax)
 		n++
-		r.m.backendErrors.Inc()
-		r.log.Error("watch failed; restarting", "watch", what, "attempt", n, "in", d.Round(time.Millisecond), "err", err)
+		r.m.backendErrors.WithLabelValues(storeLabel(k.store)).Inc()
+		r.log.Error("watch failed; restarting", append(r.watchAttrs(k), "attempt", n, "in", d.Round(time.Millisecond), "err", err)...)
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -179,7 +202,7 @@ func (r *Runner) rewatchServices(ctx context.Context) {
 		r.svcWatch = nil
 		r.log.Info("watch stopped", "watch", "services")
 	case len(subs) > 0 && r.svcWatch == nil:
-		r.svcWatch = r.startSignal(ctx, "services", sw.Watch)
+		r.svcWatch = r.startSignal(ctx, watchKey{prefix: "services"}, sw.Watch)
 	}
 	if r.svcWatch != nil {
 		r.svcWatch.subs.Store(&subs)

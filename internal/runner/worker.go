@@ -139,16 +139,20 @@ func (r *Runner) release() { <-r.sem }
 // the sync runs, a backend read in progress is abandoned but rendering, writing and the
 // commands go on for up to the stop grace: the resource in flight is finished, not torn.
 func (r *Runner) syncOne(ctx context.Context, res *resource.Resource) (resource.Result, error) {
-	return r.syncFrom(ctx, res, r.cfg.Backend)
+	st, err := r.storeFor(res)
+	if err != nil {
+		r.record(res, resource.Result{}, err, 0)
+		return resource.Result{}, err
+	}
+	return r.syncFrom(ctx, res, st, st.b)
 }
 
-// syncFrom is syncOne reading from be (the backend, or a snapshot of it).
-func (r *Runner) syncFrom(ctx context.Context, res *resource.Resource, be backends.Backend) (resource.Result, error) {
+// syncFrom is syncOne reading from be (st's backend, or a snapshot of it).
+func (r *Runner) syncFrom(ctx context.Context, res *resource.Resource, st *store, be backends.Backend) (resource.Result, error) {
 	sctx, stop := r.graceful(ctx)
 	defer stop()
 	start := time.Now()
-	b := observed{Backend: be, m: r.m, h: r.h, stop: ctx}
-	res0, err := r.sync(sctx, res, b, r.syncOpts)
+	res0, err := r.sync(sctx, res, r.observe(st, be, ctx), r.syncOpts)
 	took := time.Since(start)
 	r.record(res, res0, err, took)
 	return res0, err
