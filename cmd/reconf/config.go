@@ -35,9 +35,10 @@ func usagef(format string, args ...any) error {
 // config is the outcome of resolving flags, environment, config file and defaults.
 type config struct {
 	opts     options
-	source   map[string]string // flag name → where its value came from, for errors
-	warnings []string          // to log once the logger exists (unknown file keys, …)
-	help     bool              // -h was given
+	source   map[string]string      // flag name → where its value came from, for errors
+	warnings []string               // to log once the logger exists (unknown file keys, …)
+	help     bool                   // -h was given
+	stores   map[string]*namedStore // the config file's [backends.NAME] tables
 }
 
 // envPrefix starts every variable reconf reads.
@@ -204,6 +205,12 @@ func (c *config) applyFile(fs *flag.FlagSet, path string) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
+		if k == "backends" {
+			if err := c.applyStores(path, data, m[k]); err != nil {
+				return err
+			}
+			continue
+		}
 		where := fmt.Sprintf("%s:%d", path, lineOf(data, k))
 		f := flagForKey(fs, k)
 		if f == nil {

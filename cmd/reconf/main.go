@@ -80,12 +80,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitFail
 	}
 	defer b.Close()
+	stores, closeStores, err := openStores(c, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "reconf: %v\n", err)
+		if errors.Is(err, errUsage) {
+			return exitUsage
+		}
+		return exitFail
+	}
+	defer closeStores()
 
 	defaults, err := resourceDefaults(o, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "reconf: %v\n", err)
 		return exitUsage
 	}
+	defaults.Backends = c.storeNames()
 	list, loadErr := resource.Load(defaults)
 	if loadErr != nil {
 		log.Error("loading template resources", "confdir", o.ConfDir, "err", loadErr)
@@ -106,6 +116,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cfg := runner.Config{
 		Resources:     list,
 		Backend:       b,
+		BackendDriver: o.Backend,
+		Stores:        stores,
 		Defaults:      defaults,
 		Onetime:       o.Onetime,
 		Watch:         o.Watch,
@@ -195,13 +207,18 @@ func reloader(args []string, getenv func(string) string, first *config, log *slo
 		for _, w := range c.warnings {
 			log.Warn(w)
 		}
-		if changed := restartOnly(&first.opts, &c.opts); len(changed) > 0 {
+		changed := restartOnly(&first.opts, &c.opts)
+		if !sameStores(first, c) {
+			changed = append(changed, "backends")
+		}
+		if len(changed) > 0 {
 			log.Warn("settings changed that apply only after a restart", "settings", changed)
 		}
 		d, err := resourceDefaults(&c.opts, log)
 		if err != nil {
 			return nil, err
 		}
+		d.Backends = first.storeNames() // the stores running; new ones need a restart
 		list, err := resource.Load(d)
 		if err != nil {
 			return nil, err

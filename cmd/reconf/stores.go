@@ -1,0 +1,157 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/reconf/reconf/backends"
+	"github.com/reconf/reconf/internal/runner"
+	"github.com/reconf/reconf/resource"
+)
+
+// storeFlags are the settings a [backends.NAME] table may set: those of a backend.
+var storeFlags = map[string]bool{
+	"backend": true, "node": true, "scheme": true, "srv-domain": true, "srv-record": true,
+	"client-cert": true, "client-key": true, "client-ca-keys": true, "client-insecure": true,
+	"basic-auth": true, "username": true, "password": true, "auth-token": true, "auth-type": true,
+	"app-id": true, "user-id": true, "role-id": true, "secret-id": true, "path": true,
+	"separator": true, "file": true, "filter": true,
+}
+
+// namedStore is one [backends.NAME] table of the config file: a backend that template
+// resources name with `backend = "NAME"`. It inherits nothing from the global settings, and
+// no flag or variable sets it.
+type namedStore struct {
+	opts  options
+	where string // file:line of its table, for errors
+}
+
+// applyStores reads the [backends.NAME] tables (v is the file's "backends" value).
+func (c *config) applyStores(path string, data []byte, v any) error {
+	tables, ok := v.(map[string]any)
+	if !ok {
+		return usagef("config file %s:%d: backends: want [backends.NAME] tables, got %s", path, lineOf(data, "backends"), tomlType(v))
+	}
+	c.stores = map[string]*namedStore{}
+	for _, name := range slices.Sorted(maps.Keys(tables)) {
+		header := tableLine(data, name)
+		where := fmt.Sprintf("%s:%d", path, header)
+		if name == resource.DefaultBackend || name == "" {
+			return usagef("config file %s: [backends.%s]: %q is the global backend's name; choose another", where, name, name)
+		}
+		keys, ok := tables[name].(map[string]any)
+		if !ok {
+			return usagef("config file %s: backends.%s: want a table, got %s", where, name, tomlType(tables[name]))
+		}
+		st := &namedStore{where: where}
+		fs := newFlagSet(&st.opts)
+		st.opts.Backend = ""
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
+			kwhere := fmt.Sprintf("%s:%d", path, keyLineIn(data, header, k))
+			f := flagForKey(fs, k)
+			if f == nil || !storeFlags[f.Name] {
+				return usagef("config file %s: [backends.%s]: %q is not a backend setting (allowed: the global backend keys, such as backend, nodes, auth_type, role_id)", kwhere, name, k)
+			}
+			val, err := fileValue(f, keys[k])
+			if err == nil {
+				err = setValue(fs, f.Name, val)
+			}
+			if err != nil {
+				return usagef("config file %s: [backends.%s]: key %q: %v", kwhere, name, k, unwrapParse(err))
+			}
+		}
+		if st.opts.Backend == "" {
+			return usagef("config file %s: [backends.%s]: backend is required (one of %s)", where, name, strings.Join(backends.Names(), ", "))
+		}
+		if s := st.opts.Scheme; s != "http" && s != "https" {
+			return usagef("config file %s: [backends.%s]: scheme %q is not http or https", where, name, s)
+		}
+		c.stores[name] = st
+	}
+	return nil
+}
+
+// tableLine is the line of the [backends.NAME] header (0 if not found: a dotted-key or
+// inline spelling).
+func tableLine(data []byte, name string) int {
+	re := regexp.MustCompile(`^\s*\[\s*backends\s*\.\s*(` + regexp.QuoteMeta(name) + `|"` + regexp.QuoteMeta(name) + `"|'` + regexp.QuoteMeta(name) + `')\s*\]`)
+	for i, line := range strings.Split(string(data), "\n") {
+		if re.MatchString(line) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// keyLineIn is the line of key in the table whose header is on line header (the header's
+// line when not found).
+func keyLineIn(data []byte, header int, key string) int {
+	if header == 0 {
+		return 0
+	}
+	re := regexp.MustCompile(`^\s*["']?` + regexp.QuoteMeta(key) + `["']?\s*=`)
+	lines := strings.Split(string(data), "\n")
+	for i := header; i < len(lines); i++ {
+		if strings.HasPrefix(strings.TrimSpace(lines[i]), "[") {
+			break
+		}
+		if re.MatchString(lines[i]) {
+			return i + 1
+		}
+	}
+	return header
+}
+
+// storeNames are the names of the named stores, sorted.
+func (c *config) storeNames() []string { return slices.Sorted(maps.Keys(c.stores)) }
+
+// sameStores reports whether a and b configure the same named stores (a reload cannot
+// change them).
+func sameStores(a, b *config) bool {
+	if len(a.stores) != len(b.stores) {
+		return false
+	}
+	for name, sa := range a.stores {
+		sb, ok := b.stores[name]
+		if !ok || !reflect.DeepEqual(backendOptions(&sa.opts), backendOptions(&sb.opts)) {
+			return false
+		}
+	}
+	return true
+}
+
+// openStores builds the named stores. On an error the ones built are closed; the error says
+// whether it is the user's (errUsage: exit 2).
+func openStores(c *config, log *slog.Logger) (map[string]runner.Store, func(), error) {
+	out := map[string]runner.Store{}
+	closeAll := func() {
+		for _, st := range out {
+			_ = st.Backend.Close()
+		}
+	}
+	for _, name := range c.storeNames() {
+		st := c.stores[name]
+		b, err := backends.New(st.opts.Backend, backendOptions(&st.opts))
+		if err != nil {
+			closeAll()
+			err = fmt.Errorf("[backends.%s] (%s): %w", name, st.where, err)
+			if errors.Is(err, backends.ErrUnknownBackend) || errors.Is(err, backends.ErrConfig) {
+				return nil, nil, &usageError{msg: err.Error()}
+			}
+			return nil, nil, err
+		}
+		out[name] = runner.Store{Driver: st.opts.Backend, Backend: b}
+		nodes := st.opts.Nodes.values()
+		for i, n := range nodes {
+			nodes[i] = redactNode(n)
+		}
+		log.Debug("backend", "name", name, "backend", st.opts.Backend, "nodes", strings.Join(nodes, ","))
+	}
+	return out, closeAll, nil
+}
