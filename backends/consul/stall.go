@@ -168,11 +168,12 @@ func (c *Client) probe(ctx context.Context) {
 		seq++
 		lastSent = time.Now()
 		pending[seq] = lastSent
+		n := seq // seq moves on while the probe runs
 		wg.Go(func() {
 			pctx, cancel := context.WithTimeout(ctx, min(probeTimeout, c.cfg.RequestTimeout))
 			defer cancel()
 			got, err := status.LeaderWithQueryOptions((&api.QueryOptions{}).WithContext(pctx))
-			results <- result{seq, got, err}
+			results <- result{n, got, err}
 		})
 	}
 }
