@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -82,6 +83,15 @@ func (r *Runner) storeFor(res *resource.Resource) (*store, error) {
 	return st, nil
 }
 
+// backendAttrs are the log attributes naming the store res reads, none for the default one
+// (a single-store setup logs as before).
+func backendAttrs(res *resource.Resource) []any {
+	if res.Backend == "" {
+		return nil
+	}
+	return []any{"backend", res.Backend}
+}
+
 // observe wraps st's backend to record its reads for metrics and /ready; a read also ends
 // when stop does (nil: never).
 func (r *Runner) observe(st *store, b backends.Backend, stop context.Context) observed {
@@ -119,7 +129,7 @@ func (r *Runner) startPollers(ctx context.Context) {
 type poller struct {
 	b     backends.Backend
 	every time.Duration
-	log   interface{ Warn(string, ...any) }
+	log   *slog.Logger
 
 	mu   sync.Mutex
 	subs map[*pollSub]bool

@@ -85,6 +85,12 @@ func TestStoresWatchSeparately(t *testing.T) {
 	if both == 0 {
 		t.Errorf("no poll read /s and /t together: %v", polled.gets())
 	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		named := strings.Contains(line, "backend=secrets")
+		if strings.Contains(line, "msg=synced resource=sec-") != named && !strings.Contains(line, "watch") {
+			t.Errorf("a sync log line names the store wrongly: %s", line)
+		}
+	}
 	if n := strings.Count(logs.String(), `backend \"secrets\" (vault) cannot be watched: polling every 10ms`); n != 1 {
 		t.Errorf("the polling was said %d times, want once:\n%s", n, logs.String())
 	}

@@ -98,7 +98,7 @@ func (r *Runner) loop(ctx context.Context, w *worker) {
 		}
 		d := backends.Backoff(failures, r.retryBase, r.retryMax)
 		failures++
-		r.log.Error("sync failed; will retry", "resource", w.name, "attempt", failures, "retry_in", d.Round(time.Millisecond), "err", err)
+		r.log.Error("sync failed; will retry", append([]any{"resource", w.name, "attempt", failures, "retry_in", d.Round(time.Millisecond), "err", err}, backendAttrs(res)...)...)
 		retry = time.NewTimer(d)
 		retryC = retry.C
 	}
@@ -223,6 +223,7 @@ func (r *Runner) record(res *resource.Resource, out resource.Result, err error, 
 
 	attrs := []any{"resource", res.Name, "changed", out.Changed, "written", out.Written,
 		"reloaded", out.Reloaded, "rolled_back", out.RolledBack, "duration", took.Round(time.Microsecond)}
+	attrs = append(attrs, backendAttrs(res)...)
 	if err != nil {
 		if r.cfg.Onetime { // in watch and interval modes the retry loop logs the failure
 			r.log.Error("sync failed", append(attrs, "err", err)...)
