@@ -37,11 +37,13 @@ type Client struct {
 	transport *http.Transport
 	local     bool // the agent is on a loopback address: Get asks for uncompressed bodies
 
-	mirrors mirrorSet    // the answers of live watches, which Get serves (mirror.go)
-	reads   atomic.Int64 // lists sent by Get (for tests)
-	epoch   time.Time    // when New ran: heard counts from it on the monotonic clock
-	heard   atomic.Int64 // time from epoch to the agent's latest answer to any request
-	stall   stallWatch   // sends blocking queries again when a server may hold them (stall.go)
+	mirrors  mirrorSet    // the answers of live watches, which Get serves (mirror.go)
+	groups   groupSet     // watches whose prefixes share a folder (share.go)
+	reads    atomic.Int64 // lists sent by Get (for tests)
+	blocking atomic.Int64 // blocking queries in flight (for tests)
+	epoch    time.Time    // when New ran: heard counts from it on the monotonic clock
+	heard    atomic.Int64 // time from epoch to the agent's latest answer to any request
+	stall    stallWatch   // sends blocking queries again when a server may hold them (stall.go)
 }
 
 var (

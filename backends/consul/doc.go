@@ -16,6 +16,12 @@
 // MinQueryGap and back off after errors; a query with no answer within WaitTime plus slack is
 // abandoned as stalled.
 //
+// Watches (of one client) on prefixes with the same parent folder share one blocking query on
+// that folder while it costs little (share.go): at most MergeMaxKeys entries, and at most twice
+// the keys under the prefixes plus 64, judged on every answer. Each prefix is still signalled
+// only when its own part of the answer changed. A folder that costs more (or holds keys the
+// token may not read) leaves each prefix its own query, and is judged again later.
+//
 // While a Watch is live, its latest answer is kept (mirror.go) and Get and GetSorted serve
 // every prefix at or under a watched one from it, without a round trip: the answer is taken
 // before the signal, so the Get that follows a signal sees the change. It is served only while

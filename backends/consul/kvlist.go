@@ -29,9 +29,9 @@ type blocking struct {
 // body as it arrives and keeps only the keys under p by path. A prefix with no keys (404)
 // gives none. Keys go to add in batches (the slice is reused: add copies what it keeps), in
 // the order the agent sent them. With b set it is a blocking query. It returns the answer's
-// X-Consul-Index (required of a blocking answer). Errors from the agent are api.StatusError,
-// as from the api client.
-func (c *Client) list(ctx context.Context, p string, b blocking, add func([]entry)) (uint64, error) {
+// X-Consul-Index (required of a blocking answer) and what share.go judges a folder by.
+// Errors from the agent are api.StatusError, as from the api client.
+func (c *Client) list(ctx context.Context, p string, b blocking, add func([]entry)) (listed, error) {
 	ac := c.apiConfig
 	// consistent: the leader confirms it still leads and has applied everything committed
 	// before it answers. In the default mode a leader elected after the whole cluster
@@ -57,7 +57,7 @@ func (c *Client) list(ctx context.Context, p string, b blocking, add func([]entr
 	u := url.URL{Scheme: ac.Scheme, Host: ac.Address, Path: ac.PathPrefix + "/v1/kv/" + consulKey(p), RawQuery: q.Encode()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return 0, err
+		return listed{}, err
 	}
 	req.Header = c.api.Headers()
 	if req.Header == nil {
@@ -74,35 +74,41 @@ func (c *Client) list(ctx context.Context, p string, b blocking, add func([]entr
 	if ac.HttpAuth != nil {
 		req.SetBasicAuth(ac.HttpAuth.Username, ac.HttpAuth.Password)
 	}
+	if b.wait > 0 {
+		c.blocking.Add(1)
+		defer c.blocking.Add(-1)
+	}
 	resp, err := ac.HttpClient.Do(req)
 	if err != nil {
-		return 0, err
+		return listed{}, err
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		_ = resp.Body.Close()
 	}()
-	var index uint64
+	var out listed
 	if h := resp.Header.Get("X-Consul-Index"); h != "" {
-		if index, err = strconv.ParseUint(h, 10, 64); err != nil {
-			return 0, fmt.Errorf("read %s: bad X-Consul-Index %q", u.Path, h)
+		if out.index, err = strconv.ParseUint(h, 10, 64); err != nil {
+			return listed{}, fmt.Errorf("read %s: bad X-Consul-Index %q", u.Path, h)
 		}
 	} else if b.wait > 0 && (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNotFound) {
-		return 0, fmt.Errorf("read %s: answer without X-Consul-Index", u.Path)
+		return listed{}, fmt.Errorf("read %s: answer without X-Consul-Index", u.Path)
 	}
+	out.filtered = resp.Header.Get("X-Consul-Results-Filtered-By-ACLs") == "true"
 	switch resp.StatusCode {
 	case http.StatusOK:
 		c.markHeard()
 	case http.StatusNotFound:
 		c.markHeard()
-		return index, nil
+		return out, nil
 	default:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return 0, api.StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(body))}
+		return listed{}, api.StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(body))}
 	}
 	var buf []byte // "/" + key + value: one allocation per key holds both strings
 	batch := make([]entry, 0, 256)
 	err = decodeKVs(resp.Body, func(key, value []byte) {
+		out.raw++
 		folder := bytes.HasSuffix(key, []byte("/"))
 		buf = append(append(buf[:0], '/'), key...)
 		odd := false
@@ -128,10 +134,19 @@ func (c *Client) list(ctx context.Context, p string, b blocking, add func([]entr
 		}
 	})
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", u.Path, err)
+		return listed{}, fmt.Errorf("read %s: %w", u.Path, err)
 	}
 	add(batch)
-	return index, nil
+	return out, nil
+}
+
+// listed is what list says of an answer besides its keys.
+type listed struct {
+	index uint64 // X-Consul-Index
+	raw   int    // entries the agent sent, also those not under the prefix by path ("app-x" for "app")
+	// filtered: the agent left out entries the token may not read
+	// (X-Consul-Results-Filtered-By-ACLs), so the answer is not all there is under the prefix.
+	filtered bool
 }
 
 // entry is one key read by list, its path in our form.

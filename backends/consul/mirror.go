@@ -70,19 +70,38 @@ func newKVData(entries []entry) *kvData {
 		}
 		d.keys, d.values = append(d.keys, k), append(d.values, v)
 	}
+	d.fp = fingerprint(d.keys, d.values)
+	return d
+}
+
+// fingerprint hashes keys and their values.
+func fingerprint(keys, values []string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(fpSeed)
 	var n [8]byte
-	for i, k := range d.keys {
+	for i, k := range keys {
 		binary.LittleEndian.PutUint64(n[:], uint64(len(k)))
 		_, _ = h.Write(n[:])
 		_, _ = h.WriteString(k)
-		binary.LittleEndian.PutUint64(n[:], uint64(len(d.values[i])))
+		binary.LittleEndian.PutUint64(n[:], uint64(len(values[i])))
 		_, _ = h.Write(n[:])
-		_, _ = h.WriteString(d.values[i])
+		_, _ = h.WriteString(values[i])
 	}
-	d.fp = h.Sum64()
-	return d
+	return h.Sum64()
+}
+
+// sub is the part of d at or under q (cleaned): what a list of q alone returns when d has no
+// odd key, with the same fingerprint.
+func (d *kvData) sub(q string) *kvData {
+	r := d.span(q)
+	n := r[0][1] - r[0][0] + r[1][1] - r[1][0]
+	s := &kvData{keys: make([]string, 0, n), values: make([]string, 0, n), odd: d.odd}
+	for _, x := range r {
+		s.keys = append(s.keys, d.keys[x[0]:x[1]]...)
+		s.values = append(s.values, d.values[x[0]:x[1]]...)
+	}
+	s.fp = fingerprint(s.keys, s.values)
+	return s
 }
 
 // span returns the index ranges [lo, hi) of the keys at or under q (cleaned): the key q

@@ -11,10 +11,12 @@ import (
 	"github.com/reconf/reconf/backends"
 )
 
-// Watch implements backends.Watcher with one blocking query per deduplicated prefix. It
-// signals once when each query is first in place (a change between the caller's Get and that
-// moment could not be seen otherwise), when what Get returns for a prefix changed, once after
-// a failed query succeeds again, and when the index goes backwards. While it runs, Get serves
+// Watch implements backends.Watcher with one blocking query per deduplicated prefix, or, for
+// prefixes that share a parent folder with those of other live watches of this client, one
+// shared blocking query on that folder while it costs little (share.go). It signals once when
+// each prefix's query is first in place (a change between the caller's Get and that moment
+// could not be seen otherwise), when what Get returns for a prefix changed, once after a
+// failed query succeeds again, and when the index goes backwards. While it runs, Get serves
 // the prefixes it watches from its answers (mirror.go). It returns ctx.Err() when ctx is done.
 func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- struct{}) error {
 	var wg sync.WaitGroup
@@ -24,13 +26,14 @@ func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- st
 			w.m = &mirror{prefix: p}
 			c.mirrors.add(w.m)
 		}
+		t := &tracker{changed: changed, obs: w}
 		wg.Go(func() {
 			if w.m != nil {
 				defer c.mirrors.remove(w.m)
 				defer w.m.close()
 				defer context.AfterFunc(ctx, w.m.close)()
 			}
-			c.block(ctx, "kv "+p, changed, w.query, w)
+			c.watchShared(ctx, w, t)
 		})
 	}
 	wg.Wait()
@@ -56,14 +59,14 @@ func (w *kvWatch) query(ctx context.Context, q *api.QueryOptions) (uint64, uint6
 		})
 	}
 	var entries []entry
-	index, err := w.c.list(ctx, w.prefix, blocking{index: q.WaitIndex, wait: q.WaitTime}, func(b []entry) {
+	l, err := w.c.list(ctx, w.prefix, blocking{index: q.WaitIndex, wait: q.WaitTime}, func(b []entry) {
 		entries = append(entries, b...)
 	})
 	if err != nil {
 		return 0, 0, w.c.wrap("watch "+w.prefix, err)
 	}
 	w.pending = newKVData(entries)
-	return index, w.pending.fp, nil
+	return l.index, w.pending.fp, nil
 }
 
 func (w *kvWatch) answered(index uint64, changed bool) {
@@ -98,17 +101,75 @@ type observer interface {
 	failed()
 }
 
-// block runs q as a blocking query until ctx is done, signalling changed on its first answer,
-// as cursor.next says, and once after errors stop; obs (if not nil) hears of every outcome
-// first. Queries are rate limited by a token bucket (QueryBurst queries at once, refilled one
-// per MinGap): a change right after another is still seen at once, while a store that answers
-// every query at once (flapping, an index reset loop) is held to one query per MinGap. Errors
-// back off.
+// tracker turns the answers of the blocking queries that serve one watch into its signals and
+// its observer's calls. Its queries may change (share.go: its own, then a shared one on its
+// folder, then its own again), so it keeps what one query's loop would: the cursor and whether
+// a failure is to be followed by a signal. One goroutine at a time uses it.
+type tracker struct {
+	changed chan<- struct{}
+	obs     observer // nil: none
+	cur     cursor
+	failed  bool // a query failed since the last answer: the next answer signals
+}
+
+// target is what run tells of each query's outcome: a tracker, or a shared folder query that
+// tells the trackers of its members (share.go).
+type target interface {
+	// answer folds in a successful answer and returns the index to wait on next (0: the
+	// index went backwards; the next query is answered at once).
+	answer(index, fp uint64) (wait uint64)
+	// lost: the query failed (failed) or was abandoned to be sent again at once; the next
+	// query asks from index 0.
+	lost(failed bool)
+}
+
+// answer signals as cursor.next says, on the first answer (the query is now in place, and a
+// change made since the caller's last Get could not be seen otherwise), and on the first
+// answer after a failure; the observer hears first.
+func (t *tracker) answer(index, fp uint64) uint64 {
+	next, diff := t.cur.next(index, fp)
+	signal := diff || !t.cur.primed || t.failed
+	t.failed = false
+	if t.obs != nil {
+		if next.index == 0 { // reset: the next answer re-primes
+			t.obs.failed()
+		} else {
+			t.obs.answered(next.index, diff)
+		}
+	}
+	t.cur = next
+	if signal {
+		backends.Notify(t.changed)
+	}
+	return next.index
+}
+
+func (t *tracker) lost(failed bool) {
+	if t.obs != nil {
+		t.obs.failed()
+	}
+	// The agent may come back restarted with a lower index: a query that kept the old
+	// WaitIndex would block for the whole WaitTime before noticing. Ask with 0 (answered at
+	// once) and let the fingerprint say whether anything changed.
+	t.cur.index = 0
+	t.failed = t.failed || failed
+}
+
+// block runs q as a blocking query until ctx is done, signalling changed as tracker.answer
+// says and once after errors stop; obs (if not nil) hears of every outcome first.
 func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}, q query, obs observer) {
+	c.run(ctx, what, q, &tracker{changed: changed, obs: obs})
+}
+
+// run runs q as a blocking query until ctx is done and tells t of every outcome. Queries are
+// rate limited by a token bucket (QueryBurst queries at once, refilled one per MinGap): a
+// change right after another is still seen at once, while a store that answers every query at
+// once (flapping, an index reset loop) is held to one query per MinGap. Errors back off.
+func (c *Client) run(ctx context.Context, what string, q query, t target) {
 	log := c.cfg.Logger.With("backend", "consul", "watch", what)
 	defer c.startProber()()
 	var (
-		cur     cursor
+		wait    uint64 // the index to wait on
 		failed  bool
 		attempt int
 		bucket  = tokenBucket{burst: QueryBurst, every: c.cfg.MinGap}
@@ -124,7 +185,7 @@ func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}
 		gen := c.generation()
 		qctx, cancel := context.WithTimeout(ctx, c.cfg.WaitTime+c.cfg.WaitTime/16+c.cfg.RequestTimeout)
 		stopGen := context.AfterFunc(gen, cancel)
-		index, fp, err := q(qctx, &api.QueryOptions{WaitIndex: cur.index, WaitTime: c.cfg.WaitTime})
+		index, fp, err := q(qctx, &api.QueryOptions{WaitIndex: wait, WaitTime: c.cfg.WaitTime})
 		stopGen()
 		cancel()
 		if ctx.Err() != nil {
@@ -132,26 +193,19 @@ func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}
 		}
 		if err != nil && gen.Err() != nil {
 			log.Debug("consul blocking query sent again: the agent answers again or the leader changed")
-			if obs != nil {
-				obs.failed() // until the new query answers (at once: index 0)
-			}
-			cur.index = 0
+			t.lost(false) // until the new query answers (at once: index 0)
+			wait = 0
 			continue
 		}
 		if err != nil {
-			if obs != nil {
-				obs.failed()
-			}
+			t.lost(true)
 			if !failed {
 				log.Warn("consul blocking query failed; retrying with backoff", "err", err)
 			} else {
 				log.Debug("consul blocking query failed again", "err", err, "attempt", attempt)
 			}
 			failed = true
-			// The agent may come back restarted with a lower index: a query that kept the
-			// old WaitIndex would block for the whole WaitTime before noticing. Ask with 0
-			// (answered at once) and let the fingerprint say whether anything changed.
-			cur.index = 0
+			wait = 0
 			// A new leader or an agent that answers again cuts the wait short.
 			if !sleep(ctx, backends.Backoff(attempt, c.cfg.BackoffBase, c.cfg.BackoffMax), c.generation().Done()) {
 				return
@@ -160,28 +214,15 @@ func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}
 			continue
 		}
 		c.markHeard()
-		next, diff := cur.next(index, fp)
-		// A first answer signals too: the query is now in place, and a change made since the
-		// caller's last Get (before the first answer) could not be seen otherwise.
-		signal := diff || !cur.primed
 		if failed {
 			log.Info("consul blocking query recovered")
-			signal, failed, attempt = true, false, 0
+			failed, attempt = false, 0
 		}
-		if next.index < cur.index {
-			log.Info("consul index went backwards; resetting", "from", cur.index, "to", index)
+		next := t.answer(index, fp)
+		if next == 0 {
+			log.Info("consul index went backwards; resetting", "from", wait, "to", index)
 		}
-		if obs != nil {
-			if next.index == 0 { // reset: the next answer re-primes
-				obs.failed()
-			} else {
-				obs.answered(next.index, diff)
-			}
-		}
-		cur = next
-		if signal {
-			backends.Notify(changed)
-		}
+		wait = next
 	}
 }
 
