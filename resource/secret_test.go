@@ -185,3 +185,22 @@ func TestUnknownBackend(t *testing.T) {
 		}
 	}
 }
+
+// Write (a Dynamic resource's rendered content) scrubs the content's lines from its errors.
+func TestSecretWriteScrubbed(t *testing.T) {
+	f := newFixture(t)
+	dest := f.dest("app.conf")
+	r := f.one("[template]\nsrc = \"r.tmpl\"\ndest = \""+dest+"\"\ncheck_cmd = \"/bin/sh -c 'cat {{.src}}; exit 3'\"\n", "x\n")
+	content := []byte("user=app\n  password=" + secretValue + "\n")
+	for _, secrets := range []bool{false, true} {
+		o := f.opts()
+		o.Secrets = secrets
+		_, _, err := r.Write(context.Background(), content, o)
+		if !errors.Is(err, ErrCheck) {
+			t.Fatalf("secrets %v: err %v", secrets, err)
+		}
+		if shown := strings.Contains(err.Error(), secretValue); shown == secrets {
+			t.Errorf("secrets %v: the line shown in the error: %v (%v)", secrets, shown, err)
+		}
+	}
+}
