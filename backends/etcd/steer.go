@@ -34,6 +34,27 @@ type steering struct {
 	probing  chan struct{}   // closed when the probe under way ends; nil when none is
 	gen      int64           // the watch stream generation: rebuilt watches use a new one
 	readmit  time.Time       // when excluded endpoints were last probed
+	// askedGen and askedAt: the stream generation and time of the latest progress request.
+	askedGen int64
+	askedAt  time.Time
+}
+
+// requestProgress asks for a progress notification on the watch stream of generation gen,
+// unless a watch of that stream asked less than half a progress interval ago: etcd answers a
+// progress request on a stream with one response that the client hands to every watch of the
+// stream, so one request serves them all. Without this, each of n idle watches asked once per
+// interval and each request woke all n (n² responses a second; 0.6 % of a core idle with 50
+// resources).
+func (c *Client) requestProgress(ctx context.Context, gen int64) error {
+	s := &c.steer
+	s.mu.Lock()
+	if s.askedGen == gen && time.Since(s.askedAt) < c.cfg.ProgressInterval/2 {
+		s.mu.Unlock()
+		return nil
+	}
+	s.askedGen, s.askedAt = gen, time.Now()
+	s.mu.Unlock()
+	return c.cli.RequestProgress(ctx)
 }
 
 // watchContext returns ctx with the metadata of the current stream generation and etcd's

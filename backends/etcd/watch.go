@@ -177,10 +177,19 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 		backends.Notify(changed)
 		return nil
 	}
-	// The silence is checked four times per progress interval: a stalled stream is found
-	// between two and two and a quarter intervals after its last event.
-	tick := time.NewTicker(max(c.cfg.ProgressInterval/4, time.Millisecond))
-	defer tick.Stop()
+	// The silence is checked when it could have lasted an interval (a progress request is
+	// due) or a requested answer could be an interval late: a stalled stream is found two
+	// intervals after its last event. One timer, re-armed for the next such moment, rather than
+	// a ticker: an idle watch wakes about once per interval.
+	check := time.NewTimer(c.cfg.ProgressInterval)
+	defer check.Stop()
+	nextCheck := func() time.Duration {
+		at := seen.Add(c.cfg.ProgressInterval)
+		if !probed.IsZero() {
+			at = probed.Add(c.cfg.ProgressInterval)
+		}
+		return min(max(time.Until(at), time.Millisecond), c.cfg.ProgressInterval)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -198,7 +207,7 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 					return ok, nil
 				}
 			}
-		case <-tick.C:
+		case <-check.C:
 			c.maybeReadmit(wctx, &wg, log)
 			switch {
 			case time.Since(seen) < c.cfg.ProgressInterval:
@@ -209,7 +218,7 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 				// once the interval is over an answer no longer matters (the stream is
 				// rebuilt), so it waits no longer.
 				pctx, pcancel := context.WithTimeout(wctx, min(c.cfg.RequestTimeout, c.cfg.ProgressInterval))
-				if err := c.cli.RequestProgress(pctx); err != nil && ctx.Err() == nil {
+				if err := c.requestProgress(pctx, gen); err != nil && ctx.Err() == nil {
 					log.Warn("etcd watch: progress request failed", "err", err)
 				}
 				pcancel()
@@ -223,6 +232,7 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 				}
 				return ok, nil
 			}
+			check.Reset(nextCheck())
 		case e := <-events:
 			seen = time.Now()
 			if !probed.IsZero() {
