@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitFail
 	}
 	defer b.Close()
-	stores, closeStores, err := openStores(c, log)
+	stores, closeStores, err := openStores(c, b, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "reconf: %v\n", err)
 		if errors.Is(err, errUsage) {

@@ -126,25 +126,50 @@ func sameStores(a, b *config) bool {
 	return true
 }
 
-// openStores builds the named stores. On an error the ones built are closed; the error says
-// whether it is the user's (errUsage: exit 2).
-func openStores(c *config, log *slog.Logger) (map[string]runner.Store, func(), error) {
-	out := map[string]runner.Store{}
+// openStores builds the named stores. A store configured as the global backend (def) or as
+// another store is that backend: each distinct configuration is opened once. On an error the
+// ones opened are closed; the error says whether it is the user's (errUsage: exit 2).
+func openStores(c *config, def backends.Backend, log *slog.Logger) (map[string]runner.Store, func(), error) {
+	type opened struct {
+		driver string
+		o      backends.Options
+		b      backends.Backend
+	}
+	identity := func(o *options) backends.Options {
+		bo := backendOptions(o)
+		bo.ServicesPrefix = "" // read by package discovery, not by the backend
+		return bo
+	}
+	all := []opened{{c.opts.Backend, identity(&c.opts), def}}
+	var owned []backends.Backend
 	closeAll := func() {
-		for _, st := range out {
-			_ = st.Backend.Close()
+		for _, b := range owned {
+			_ = b.Close()
 		}
 	}
+	out := map[string]runner.Store{}
 	for _, name := range c.storeNames() {
 		st := c.stores[name]
-		b, err := backends.New(st.opts.Backend, backendOptions(&st.opts))
-		if err != nil {
-			closeAll()
-			err = fmt.Errorf("[backends.%s] (%s): %w", name, st.where, err)
-			if errors.Is(err, backends.ErrUnknownBackend) || errors.Is(err, backends.ErrConfig) {
-				return nil, nil, &usageError{msg: err.Error()}
+		o := identity(&st.opts)
+		var b backends.Backend
+		for _, x := range all {
+			if x.driver == st.opts.Backend && reflect.DeepEqual(x.o, o) {
+				b = x.b
+				break
 			}
-			return nil, nil, err
+		}
+		if b == nil {
+			var err error
+			if b, err = backends.New(st.opts.Backend, backendOptions(&st.opts)); err != nil {
+				closeAll()
+				err = fmt.Errorf("[backends.%s] (%s): %w", name, st.where, err)
+				if errors.Is(err, backends.ErrUnknownBackend) || errors.Is(err, backends.ErrConfig) {
+					return nil, nil, &usageError{msg: err.Error()}
+				}
+				return nil, nil, err
+			}
+			owned = append(owned, b)
+			all = append(all, opened{st.opts.Backend, o, b})
 		}
 		out[name] = runner.Store{Driver: st.opts.Backend, Backend: b}
 		nodes := st.opts.Nodes.values()

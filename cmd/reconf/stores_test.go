@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/reconf/reconf/backends"
 	"github.com/reconf/reconf/internal/testservers"
 )
 
@@ -69,7 +71,7 @@ file = ["/etc/app/data.yaml"]
 // storesSetup is a confdir with one resource on the global etcd and one on a named file
 // store, and the reconf.toml that names them.
 type storesSetup struct {
-	dir, cfg, data string
+	dir, cfg, data   string
 	kvDest, fileDest string
 }
 
@@ -154,5 +156,38 @@ func TestNamedStoreUnknown(t *testing.T) {
 	want := filepath.Join(s.dir, "conf.d", "file.toml") + `: invalid template resource: line 5: template.backend: unknown backend \"file\" (known: default, files)`
 	if r.code != 1 || !strings.Contains(r.stderr, want) {
 		t.Fatalf("exit %d, want 1 and %s; stderr:\n%s", r.code, want, r.stderr)
+	}
+}
+
+// A store configured as the global backend, or as another store, is that backend.
+func TestNamedStoresShareBackends(t *testing.T) {
+	file := writeFile(t, "reconf.toml", `backend = "file"
+file = ["/a.yaml"]
+services_prefix = "/svc"
+
+[backends.same]
+backend = "file"
+file = ["/a.yaml"]
+
+[backends.other]
+backend = "file"
+file = ["/b.yaml"]
+
+[backends.other2]
+backend = "file"
+file = ["/b.yaml"]
+`)
+	c, err := resolve([]string{"-config-file", file}, env(nil))
+	must(t, err)
+	def, err := backends.New(c.opts.Backend, backendOptions(&c.opts))
+	must(t, err)
+	stores, closeStores, err := openStores(c, def, slog.New(slog.DiscardHandler))
+	must(t, err)
+	defer closeStores()
+	if stores["same"].Backend != def {
+		t.Error("[backends.same] did not share the global backend")
+	}
+	if stores["other"].Backend == def || stores["other2"].Backend != stores["other"].Backend {
+		t.Error("[backends.other] and [backends.other2] are not one backend apart from the global one")
 	}
 }

@@ -28,7 +28,7 @@ func (r *Runner) onetime(ctx context.Context) error {
 	errs := make([]error, len(r.cfg.Resources))
 	byStore := map[string][]*resource.Resource{}
 	for _, res := range r.cfg.Resources {
-		byStore[res.Backend] = append(byStore[res.Backend], res)
+		byStore[r.storeName(res)] = append(byStore[r.storeName(res)], res)
 	}
 	from := map[string]backends.Backend{} // each store's snapshot, or the store itself
 	for name, list := range byStore {
@@ -53,7 +53,7 @@ func (r *Runner) onetime(ctx context.Context) error {
 		}
 		wg.Go(func() {
 			defer r.release()
-			_, errs[i] = r.syncFrom(ctx, res, st, from[res.Backend])
+			_, errs[i] = r.syncFrom(ctx, res, st, from[st.name])
 		})
 	}
 	wg.Wait()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -22,7 +23,9 @@ type Store struct {
 }
 
 // store is one backend as the runner uses it: the default ("" in Resource.Backend, "default"
-// in logs and metrics) or a named one.
+// in logs and metrics) or a named one. Names whose Backend is the same value (the CLI opens
+// one backend per distinct configuration) share one store, named by the first of them ("" if
+// it is the default), and so share its watches.
 type store struct {
 	name, driver string
 	b            backends.Backend
@@ -55,6 +58,12 @@ func newStores(cfg Config) (map[string]*store, error) {
 			return nil, fmt.Errorf("runner: store %q: no backend", name)
 		}
 		out[name] = &store{name: name, driver: st.Driver, b: st.Backend}
+		for _, other := range sortedKeys(out) {
+			if o := out[other]; other != name && sameBackend(o.b, st.Backend) {
+				out[name] = o
+				break
+			}
+		}
 	}
 	for _, res := range cfg.Resources {
 		if _, ok := out[res.Backend]; !ok {
@@ -72,6 +81,21 @@ func unknownStore(res *resource.Resource, stores map[string]*store) error {
 		}
 	}
 	return fmt.Errorf("resource %s: unknown backend %q (known: %s)", res.Name, res.Backend, strings.Join(names, ", "))
+}
+
+// sameBackend reports whether a and b are the same backend value (false for a type whose
+// values cannot be compared).
+func sameBackend(a, b backends.Backend) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	return ta == tb && ta.Comparable() && a == b
+}
+
+// storeName is the name of the store res reads (res.Backend when it is unknown).
+func (r *Runner) storeName(res *resource.Resource) string {
+	if st, ok := r.stores[res.Backend]; ok {
+		return st.name
+	}
+	return res.Backend
 }
 
 // storeFor returns the store res reads.
@@ -108,11 +132,13 @@ func (r *Runner) startPollers(ctx context.Context) {
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	r.stopPollers = cancel
+	seen := map[*store]bool{}
 	for _, name := range sortedKeys(r.stores) {
 		st := r.stores[name]
-		if _, ok := st.b.(backends.Watcher); ok {
+		if _, ok := st.b.(backends.Watcher); ok || seen[st] {
 			continue
 		}
+		seen[st] = true
 		driver := st.driver
 		if driver == "" {
 			driver = "unnamed driver"

@@ -154,3 +154,30 @@ func TestStoreDownNamed(t *testing.T) {
 	eventually(t, "s synced after the store came back", func() bool { return rc.n("s") == 1 })
 	eventually(t, "ready", func() bool { code, _ := srv.get("/ready"); return code == 200 })
 }
+
+// Names whose backend is the same value share its watches and its -onetime snapshot.
+func TestStoresShareABackend(t *testing.T) {
+	kv := newMem()
+	kv.kv["/s/k"] = "v"
+	rc := newRecorder()
+	list := []*resource.Resource{res("a", "/s"), onStore("alias", res("b", "/s")), onStore("alias", res("c", "/s/k"))}
+	stores := map[string]Store{"alias": {Driver: "mem", Backend: kv}}
+	r := testRunner(t, Config{Resources: list, Backend: kv, Onetime: true, Stores: stores}, rc)
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if kv.gets != 1 {
+		t.Errorf("-onetime read the shared backend %d times, want once", kv.gets)
+	}
+	r = testRunner(t, Config{Resources: list, Backend: kv, Watch: true, Stores: stores}, rc)
+	start(t, r)
+	eventually(t, "synced", syncedAll(rc, list, 2))
+	eventually(t, "the watch", func() bool { _, _, active := kv.watchCalls(); return active["/s"] == 1 })
+	kv.set("/s/k", "v2")
+	eventually(t, "every resource re-synced", func() bool {
+		return rc.value("a", "/s/k") == "v2" && rc.value("b", "/s/k") == "v2" && rc.value("c", "/s/k") == "v2"
+	})
+	if total, per, _ := kv.watchCalls(); total != 1 {
+		t.Errorf("watch calls %v, want one on /s", per)
+	}
+}

@@ -22,16 +22,17 @@ type watch struct {
 	done   chan struct{}
 }
 
-// watchKey names a watch: a prefix of a store (Resource.Backend: "" is the default store).
+// watchKey names a watch: a prefix of a store (its store.name: "" is the default store).
 type watchKey struct{ store, prefix string }
 
 // plan maps each distinct watch prefix of each store (backends.Dedupe over the prefixes of
-// every resource reading that store) to the workers that read under it.
-func plan(workers map[string]*worker) map[watchKey][]*worker {
+// every resource reading that store; storeOf names the store a resource reads) to the workers
+// that read under it.
+func plan(workers map[string]*worker, storeOf func(*resource.Resource) string) map[watchKey][]*worker {
 	byStore := map[string][]string{}
 	for _, w := range workers {
 		res := w.res.Load()
-		byStore[res.Backend] = append(byStore[res.Backend], res.Prefixes()...)
+		byStore[storeOf(res)] = append(byStore[storeOf(res)], res.Prefixes()...)
 	}
 	out := make(map[watchKey][]*worker)
 	for st, all := range byStore {
@@ -42,11 +43,12 @@ func plan(workers map[string]*worker) map[watchKey][]*worker {
 	for _, name := range sortedKeys(workers) {
 		w := workers[name]
 		res := w.res.Load()
+		st := storeOf(res)
 		seen := map[string]bool{}
 		for _, p := range res.Prefixes() {
 			p = backends.CleanPrefix(p)
 			for k := range out {
-				if k.store == res.Backend && backends.UnderPrefix(p, k.prefix) && !seen[k.prefix] {
+				if k.store == st && backends.UnderPrefix(p, k.prefix) && !seen[k.prefix] {
 					seen[k.prefix] = true
 					out[k] = append(out[k], w)
 				}
@@ -59,7 +61,7 @@ func plan(workers map[string]*worker) map[watchKey][]*worker {
 // rewatch starts watches for new prefixes, stops those no longer needed and hands every kept
 // watch its new subscribers. Called with r.mu held.
 func (r *Runner) rewatch(ctx context.Context) {
-	want := plan(r.workers)
+	want := plan(r.workers, r.storeName)
 	for _, w := range r.workers { // what the plan saw, so that replan knows when it is stale
 		if res := w.res.Load(); res.Dynamic != nil {
 			w.planned = depsKey(res)
