@@ -40,10 +40,10 @@ test: deps lint fuzz
 	# One package at a time (-p 1): the end-to-end packages (clusters of nine servers, a Docker
 	# engine, proxies under load) time real events and starved each other on two cores.
 	# scripts/test.sh runs a package that failed once more, loudly (see there).
-	RECONF_CONSUL=$$(./scripts/build-consul.sh) RECONF_CONSUL_TEMPLATE=$$(./scripts/build-consul-template.sh) GO=$(GO) ./scripts/test.sh $(PKGS)
+	RECONF_CONSUL=$$(./scripts/build-consul.sh) RECONF_VAULT=$$(./scripts/build-vault.sh) RECONF_CONSUL_TEMPLATE=$$(./scripts/build-consul-template.sh) GO=$(GO) ./scripts/test.sh $(PKGS)
 
 bench: deps
-	RECONF_CONSUL=$$(./scripts/build-consul.sh) RECONF_CONSUL_TEMPLATE=$$(./scripts/build-consul-template.sh) $(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
+	RECONF_CONSUL=$$(./scripts/build-consul.sh) RECONF_VAULT=$$(./scripts/build-vault.sh) RECONF_CONSUL_TEMPLATE=$$(./scripts/build-consul-template.sh) $(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
 	RECONF_CONSUL=$$(./scripts/build-consul.sh) $(GO) run ./internal/latency $(LATENCY_FLAGS)
 
 deb:

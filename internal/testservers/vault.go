@@ -1,6 +1,7 @@
 package testservers
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -61,18 +62,28 @@ func (v *VaultServer) URL() string {
 var unsealKeyRE = regexp.MustCompile(`Unseal Key: (\S+)`)
 
 // UnsealKey returns the unseal key the last start printed (dev mode has one key share), for
-// tests that seal and unseal Vault.
+// tests that seal and unseal Vault. Vault prints it just after it starts serving: UnsealKey
+// waits up to 10 s for it.
 func (v *VaultServer) UnsealKey(t testing.TB) string {
 	t.Helper()
-	b, err := os.ReadFile(v.LogPath())
-	if err != nil {
-		t.Fatalf("testservers: vault: %v", err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(v.LogPath())
+		if err != nil {
+			t.Fatalf("testservers: vault: %v", err)
+		}
+		// The key of the last start: after the last "===" line the launcher writes.
+		if i := bytes.LastIndex(b, []byte("\n=== ")); i >= 0 {
+			b = b[i:]
+		}
+		if m := unsealKeyRE.FindSubmatch(b); m != nil {
+			return string(m[1])
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testservers: vault: no unseal key in %s after 10s", v.LogPath())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	m := unsealKeyRE.FindAllSubmatch(b, -1)
-	if len(m) == 0 {
-		t.Fatalf("testservers: vault: no unseal key in %s", v.LogPath())
-	}
-	return string(m[len(m)-1][1])
 }
 
 // Vault starts `vault server -dev` (binary from scripts/build-vault.sh, or $RECONF_VAULT) on a
