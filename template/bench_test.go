@@ -77,9 +77,13 @@ func BenchmarkRenderSmall(b *testing.B) {
 // its functions every time instead of taking a pooled instance.
 func BenchmarkClone(b *testing.B) {
 	tp := parseText(b, map[string]string{"app.tmpl": bigTemplate}, Config{})
+	base, err := tp.textTemplate()
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
-		c, err := tp.base.Clone()
+		c, err := base.Clone()
 		if err != nil {
 			b.Fatal(err)
 		}

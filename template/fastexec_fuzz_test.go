@@ -74,7 +74,11 @@ func fuzzable(tp *Template) bool {
 		}
 		return ok
 	}
-	for _, t := range tp.base.Templates() {
+	base, err := tp.textTemplate()
+	if err != nil {
+		return false
+	}
+	for _, t := range base.Templates() {
 		if t.Tree == nil {
 			continue
 		}

@@ -19,7 +19,12 @@ type parser struct {
 	root  *texttemplate.Template
 	done  map[string]bool // partials fully parsed (with everything they include)
 	files []string        // every file read, root first
+	srcs  []source        // what was parsed, in order (see Template.textTemplate)
 }
+
+// source is one parsed file: the template name it was parsed under ("" for the root) and
+// its text.
+type source struct{ key, text string }
 
 // link is one step of the include chain: the name as written and the file it resolves to.
 type link struct{ name, file string }
@@ -54,6 +59,10 @@ func (p *parser) parseFile(name string, chain []link, at string) error {
 	if chain != nil {
 		key = includeKey(name)
 		tmpl = p.root.New(key)
+	}
+	p.srcs = append(p.srcs, source{key: key, text: string(text)})
+	if chain == nil {
+		p.srcs[len(p.srcs)-1].key = ""
 	}
 	if _, err := tmpl.Parse(string(text)); err != nil {
 		if at != "" {

@@ -48,9 +48,15 @@ type Data struct {
 type Template struct {
 	cfg Config
 
-	name string                 // the root template's name (cfg.Src as written)
-	base *texttemplate.Template // parsed once; never executed, only cloned
-	pool sync.Pool              // of *instance
+	name string // the root template's name (cfg.Src as written)
+	// base is the parsed set, never executed, only cloned for text/template renders. A set
+	// the fast executor runs needs it only for the rare render it hands back (to report an
+	// error as text/template words it), so it is parsed again from srcs then: each set holds
+	// copies of the function maps (about 80 kB), which 50 resources would keep for nothing.
+	baseMu sync.Mutex
+	base   *texttemplate.Template
+	srcs   []source
+	pool   sync.Pool // of *instance
 	// files are the paths Parse read, root first.
 	files []string
 	// getvOneArg: no call to getv passes a default, so it is bound without its variadic tail
@@ -87,11 +93,7 @@ type renderState struct {
 // resource.
 func Parse(cfg Config) (*Template, error) {
 	t := &Template{cfg: cfg, name: cfg.Src}
-	base := texttemplate.New(cfg.Src).Funcs(staticFuncs()).Funcs(boundFuncs(&instance{}))
-	base.Delims(cfg.LeftDelim, cfg.RightDelim)
-	if cfg.MissingKeyError {
-		base.Option("missingkey=error")
-	}
+	base := newBase(cfg)
 	p := &parser{cfg: cfg, root: base, done: map[string]bool{}}
 	if err := p.parseFile(cfg.Src, nil, ""); err != nil {
 		return nil, err
@@ -103,7 +105,42 @@ func Parse(cfg Config) (*Template, error) {
 	usesServices, _ := funcUse(base, "services")
 	t.usesServices = usesService || usesServices
 	t.fast = compileFast(base, cfg.MissingKeyError)
+	if t.fast != nil {
+		t.base, t.srcs = nil, p.srcs
+	}
 	return t, nil
+}
+
+// newBase returns an empty set with the functions, delimiters and options of cfg.
+func newBase(cfg Config) *texttemplate.Template {
+	base := texttemplate.New(cfg.Src).Funcs(staticFuncs()).Funcs(boundFuncs(&instance{}))
+	base.Delims(cfg.LeftDelim, cfg.RightDelim)
+	if cfg.MissingKeyError {
+		base.Option("missingkey=error")
+	}
+	return base
+}
+
+// textTemplate returns the parsed set, parsing it again from the sources Parse read if it
+// was let go (the texts parsed then, not the files as they are now).
+func (t *Template) textTemplate() (*texttemplate.Template, error) {
+	t.baseMu.Lock()
+	defer t.baseMu.Unlock()
+	if t.base != nil {
+		return t.base, nil
+	}
+	base := newBase(t.cfg)
+	for _, src := range t.srcs {
+		tmpl := base
+		if src.key != "" {
+			tmpl = base.New(src.key)
+		}
+		if _, err := tmpl.Parse(src.text); err != nil {
+			return nil, err
+		}
+	}
+	t.base = base
+	return base, nil
 }
 
 // UsesServices reports whether the template (its includes too) calls `service` or
@@ -164,7 +201,11 @@ func (t *Template) get() (*instance, error) {
 	if v := t.pool.Get(); v != nil {
 		return v.(*instance), nil
 	}
-	c, err := t.base.Clone()
+	base, err := t.textTemplate()
+	if err != nil {
+		return nil, err
+	}
+	c, err := base.Clone()
 	if err != nil {
 		return nil, err
 	}

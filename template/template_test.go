@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -252,5 +253,31 @@ func TestRenderCanceledContextLookups(t *testing.T) {
 	out, err := tp.Render(ctx, Data{})
 	if err != nil || string(out) != "[] 0" {
 		t.Fatalf("got %q, %v", out, err)
+	}
+}
+
+// TestFastSetParsedAgainForErrors: a set the fast executor runs lets its text/template go, and
+// a render that fails is reported by a text/template parsed again from the texts Parse read
+// (root and partials), not from the files as they are on disk by then.
+func TestFastSetParsedAgainForErrors(t *testing.T) {
+	tp := parseText(t, map[string]string{
+		"app.tmpl":  "a={{getv \"/a\"}}\n{{include \"part.tmpl\"}}",
+		"part.tmpl": "b={{getv \"/b\"}}",
+	}, Config{})
+	if tp.fast == nil || tp.base != nil {
+		t.Fatalf("fast %v, base kept %v: want a fast set without its text/template", tp.fast != nil, tp.base != nil)
+	}
+	for _, f := range tp.Files() {
+		if err := os.WriteFile(f, []byte("changed {{"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := tp.Render(context.Background(), Data{KV: map[string]string{"/a": "1", "/b": "2"}})
+	if err != nil || string(out) != "a=1\nb=2" {
+		t.Fatalf("render = %q, %v", out, err)
+	}
+	_, err = tp.Render(context.Background(), Data{KV: map[string]string{"/a": "1"}})
+	if err == nil || !strings.Contains(err.Error(), "part.tmpl:1") || !strings.Contains(err.Error(), "/b") {
+		t.Fatalf("render without /b: %v, want the error at part.tmpl:1 naming /b", err)
 	}
 }
