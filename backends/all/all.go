@@ -7,5 +7,6 @@ import (
 	_ "github.com/reconf/reconf/backends/etcd"
 	_ "github.com/reconf/reconf/backends/file"
 	_ "github.com/reconf/reconf/backends/redis"
+	_ "github.com/reconf/reconf/backends/vault"
 	_ "github.com/reconf/reconf/backends/zookeeper"
 )

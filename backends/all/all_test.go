@@ -8,11 +8,10 @@ import (
 	_ "github.com/reconf/reconf/backends/all"
 )
 
-// TestEveryBackendRegisters checks that each backend confd knows (vault aside: it has no
-// package yet) is linked in by this package.
+// TestEveryBackendRegisters checks that each backend confd knows is linked in by this package.
 func TestEveryBackendRegisters(t *testing.T) {
 	names := backends.Names()
-	for _, want := range []string{"consul", "env", "etcd", "etcdv3", "file", "redis", "zookeeper"} {
+	for _, want := range []string{"consul", "env", "etcd", "etcdv3", "file", "redis", "vault", "zookeeper"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("backend %q is not registered (registered: %v)", want, names)
 		}
