@@ -1,0 +1,117 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/reconf/reconf/internal/testservers"
+)
+
+// TestVaultConfdTemplate runs the reconf binary with -backend vault: -onetime with a token,
+// then -watch (polled at -interval 1) logging in with app-role, rendering a confd template
+// from a KV v2 secret; a new version of the secret reaches the file. No secret value, token or
+// secret ID shows in reconf's output.
+func TestVaultConfdTemplate(t *testing.T) {
+	srv := testservers.Vault(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := vaultapi.DefaultConfig()
+	cfg.Address = srv.URL()
+	rc, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.HttpClient.CloseIdleConnections()
+	rc.SetToken(srv.Token)
+	put := func(path string, data map[string]any) {
+		t.Helper()
+		if _, err := rc.KVv2("secret").Put(ctx, path, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("app/db", map[string]any{"user": "app", "password": "pw-E2E-1"})
+	put("app/port", map[string]any{"value": "5432"})
+	secrets := []string{srv.Token, "pw-E2E-1", "pw-E2E-2"}
+
+	// An app-role that may read secret/app.
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(rc.Sys().PutPolicyWithContext(ctx, "app", `path "secret/data/app/*" { capabilities = ["read"] }
+path "secret/metadata/app/*" { capabilities = ["list"] }`))
+	must(rc.Sys().EnableAuthWithOptionsWithContext(ctx, "approle", &vaultapi.EnableAuthOptions{Type: "approle"}))
+	_, err = rc.Logical().WriteWithContext(ctx, "auth/approle/role/app", map[string]any{"token_policies": "app"})
+	must(err)
+	sec, err := rc.Logical().ReadWithContext(ctx, "auth/approle/role/app/role-id")
+	must(err)
+	roleID := sec.Data["role_id"].(string)
+	sec, err = rc.Logical().WriteWithContext(ctx, "auth/approle/role/app/secret-id", nil)
+	must(err)
+	secretID := sec.Data["secret_id"].(string)
+	secrets = append(secrets, secretID)
+
+	dir := t.TempDir()
+	confdir := filepath.Join(dir, "confdir")
+	dest := filepath.Join(dir, "app.conf")
+	writeFile(t, filepath.Join(confdir, "conf.d", "app.toml"),
+		"[template]\nsrc = \"app.conf.tmpl\"\ndest = \""+dest+"\"\nkeys = [\"/secret/app\"]\n")
+	writeFile(t, filepath.Join(confdir, "templates", "app.conf.tmpl"),
+		"user={{getv \"/secret/app/db/user\"}}\npassword={{getv \"/secret/app/db/password\"}}\nport={{getv \"/secret/app/port\"}}\n"+
+			"{{range gets \"/secret/app/*\"}}key {{.Key}}\n{{end}}")
+	common := []string{"-backend", "vault", "-node", srv.URL(), "-confdir", confdir,
+		"-config-file", filepath.Join(dir, "none.toml"), "-log-level", "debug"}
+	want := func(pw string) string {
+		return "user=app\npassword=" + pw + "\nport=5432\nkey /secret/app/db\nkey /secret/app/port\n"
+	}
+	noSecrets := func(what, out string) {
+		t.Helper()
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("%s: a secret (%d bytes) shows in reconf's output", what, len(s))
+			}
+		}
+	}
+
+	out, err := execCombined(reconfBin, append(common, "-onetime", "-auth-type", "token", "-auth-token", srv.Token)...)
+	if err != nil {
+		t.Fatalf("reconf -onetime: %v\n%s", err, out)
+	}
+	if got := readFile(t, dest); got != want("pw-E2E-1") {
+		t.Fatalf("-onetime rendered:\n%s\nwant:\n%s", got, want("pw-E2E-1"))
+	}
+	noSecrets("-onetime", out)
+	// A resource reading secrets and setting no mode writes its file 0600 (backends.SecretHolder).
+	if st, err := os.Stat(dest); err != nil {
+		t.Error(err)
+	} else if st.Mode().Perm() != 0o600 {
+		t.Errorf("-onetime: %s mode %v, want 0600", dest, st.Mode().Perm())
+	}
+	must(os.Remove(dest))
+
+	p := start(t, dir, "reconf", reconfBin, append(common, "-watch", "-interval", "1",
+		"-auth-type", "app-role", "-role-id", roleID, "-secret-id", secretID)...)
+	eventually(t, 20*time.Second, "-watch renders", func() bool {
+		b, _ := os.ReadFile(dest)
+		return string(b) == want("pw-E2E-1")
+	})
+	put("app/db", map[string]any{"user": "app", "password": "pw-E2E-2"})
+	eventually(t, 20*time.Second, "a new version reaches the file", func() bool {
+		b, _ := os.ReadFile(dest)
+		return string(b) == want("pw-E2E-2")
+	})
+	p.stop(t, syscall.SIGTERM, 10*time.Second)
+	if t.Failed() || testing.Verbose() {
+		t.Log(p.tail(40))
+	}
+	noSecrets("-watch", p.output())
+}
