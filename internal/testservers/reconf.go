@@ -3,8 +3,6 @@ package testservers
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -19,23 +17,13 @@ func RunWithReconf(m *testing.M, bin *string, ldflags string, opts ...goleak.Opt
 }
 
 func runWithReconf(m *testing.M, bin *string, ldflags string, opts ...goleak.Option) int {
-	dir, err := os.MkdirTemp("", "reconf-bin-")
+	b, cleanup, err := BuildReconf(ldflags)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	*bin = filepath.Join(dir, "reconf")
-	args := []string{"build", "-o", *bin}
-	if ldflags != "" {
-		args = append(args, "-ldflags", ldflags)
-	}
-	build := exec.Command("go", append(args, "github.com/reconf/reconf/cmd/reconf")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building reconf:", err)
-		return 1
-	}
+	defer cleanup()
+	*bin = b
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(opts...); err != nil {
