@@ -16,8 +16,8 @@ import (
 
 // TestVaultConfdTemplate runs the reconf binary with -backend vault: -onetime with a token,
 // then -watch (polled at -interval 1) logging in with app-role, rendering a confd template
-// from a KV v2 secret; a new version of the secret reaches the file. No secret value, token or
-// secret ID shows in reconf's output.
+// from a KV v2 secret; a new version of the secret reaches the file, and a resource whose secret
+// the policy denies fails alone. No secret value, token or secret ID shows in reconf's output.
 func TestVaultConfdTemplate(t *testing.T) {
 	srv := testservers.Vault(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -98,20 +98,38 @@ path "secret/metadata/app/*" { capabilities = ["list"] }`))
 	}
 	must(os.Remove(dest))
 
+	// A second resource reads a secret the app-role's policy does not grant: it fails, naming the
+	// path and the status, and app.conf still renders.
+	put("denied", map[string]any{"value": "denied-E2E-1"})
+	secrets = append(secrets, "denied-E2E-1")
+	denied := filepath.Join(dir, "denied.conf")
+	writeFile(t, filepath.Join(confdir, "conf.d", "denied.toml"),
+		"[template]\nsrc = \"denied.conf.tmpl\"\ndest = \""+denied+"\"\nkeys = [\"/secret/denied\"]\n")
+	writeFile(t, filepath.Join(confdir, "templates", "denied.conf.tmpl"), "{{getv \"/secret/denied\"}}\n")
+
 	p := start(t, dir, "reconf", reconfBin, append(common, "-watch", "-interval", "1",
 		"-auth-type", "app-role", "-role-id", roleID, "-secret-id", secretID)...)
+	t.Cleanup(func() {
+		if t.Failed() || testing.Verbose() {
+			t.Log(p.tail(40))
+		}
+	})
 	eventually(t, 20*time.Second, "-watch renders", func() bool {
 		b, _ := os.ReadFile(dest)
 		return string(b) == want("pw-E2E-1")
 	})
+	eventually(t, 20*time.Second, "the denied resource's error is logged", func() bool {
+		out := p.output()
+		return strings.Contains(out, "secret/data/denied") && strings.Contains(out, "HTTP 403")
+	})
+	if _, err := os.Stat(denied); !os.IsNotExist(err) {
+		t.Errorf("%s exists (%v): a resource whose secret is denied must not write", denied, err)
+	}
 	put("app/db", map[string]any{"user": "app", "password": "pw-E2E-2"})
 	eventually(t, 20*time.Second, "a new version reaches the file", func() bool {
 		b, _ := os.ReadFile(dest)
 		return string(b) == want("pw-E2E-2")
 	})
 	p.stop(t, syscall.SIGTERM, 10*time.Second)
-	if t.Failed() || testing.Verbose() {
-		t.Log(p.tail(40))
-	}
 	noSecrets("-watch", p.output())
 }

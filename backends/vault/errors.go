@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 
 	vaultapi "github.com/hashicorp/vault/api"
@@ -20,7 +21,7 @@ import (
 func opError(op, path string, err error) error {
 	var re *vaultapi.ResponseError
 	if errors.As(err, &re) {
-		msg := strings.Join(strings.Fields(strings.Join(re.Errors, "; ")), " ") // one line
+		msg := vaultMessage(re.Errors)
 		if len(msg) > 200 {
 			msg = msg[:200] + "…"
 		}
@@ -60,6 +61,24 @@ func statusSentinel(code int) error {
 	default:
 		return errHTTP
 	}
+}
+
+var multiErrRE = regexp.MustCompile(`\d+ errors? occurred:`)
+
+// vaultMessage puts Vault's error messages on one line, without the multierror decoration
+// ("2 errors occurred:\n\t* permission denied\n\t* invalid token" → "permission denied;
+// invalid token").
+func vaultMessage(errs []string) string {
+	var parts []string
+	for _, e := range errs {
+		for _, p := range strings.Split(multiErrRE.ReplaceAllString(e, ""), "\n") {
+			p = strings.Join(strings.Fields(strings.TrimLeft(strings.TrimSpace(p), "* ")), " ")
+			if p != "" {
+				parts = append(parts, p)
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // errForbidden is matched (errors.Is) by the errors of 403 answers.

@@ -107,15 +107,21 @@ func (c *Client) read(ctx context.Context, prefixes []string) (map[string]string
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range denied {
-		if _, ok := secrets[d.key]; !ok {
-			return nil, d.err // not a secret we may read: a folder we may not list
-		}
-	}
+	var errs []error
+	readRefused := make(map[string]bool)
 	for _, d := range unread {
 		if !listed[d.key] {
-			return nil, d.err // not a folder we may list: a secret we may not read
+			errs = append(errs, d.err) // not a folder we may list: a secret we may not read
+			readRefused[d.key] = true
 		}
+	}
+	for _, d := range denied {
+		if _, ok := secrets[d.key]; !ok && (readRefused[d.key] || len(errs) == 0) {
+			errs = append(errs, d.err) // not a secret we may read: a folder we may not list
+		}
+	}
+	if err := backends.JoinErrors(errs...); err != nil {
+		return nil, err
 	}
 	// A secret's own key wins over a field of its parent that maps to the same key.
 	for k, v := range secrets {
