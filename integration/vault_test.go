@@ -98,6 +98,20 @@ path "secret/metadata/app/*" { capabilities = ["list"] }`))
 	}
 	must(os.Remove(dest))
 
+	// The same from confd.toml keys: backend, nodes, auth_type, role_id, secret_id.
+	toml := filepath.Join(dir, "confd.toml")
+	writeFile(t, toml, "backend = \"vault\"\nnodes = [\""+srv.URL()+"\"]\nauth_type = \"app-role\"\n"+
+		"role_id = \""+roleID+"\"\nsecret_id = \""+secretID+"\"\nconfdir = \""+confdir+"\"\n")
+	out, err = execCombined(reconfBin, "-onetime", "-config-file", toml, "-log-level", "debug")
+	if err != nil {
+		t.Fatalf("reconf -onetime -config-file: %v\n%s", err, out)
+	}
+	if got := readFile(t, dest); got != want("pw-E2E-1") {
+		t.Fatalf("-onetime from confd.toml rendered:\n%s", got)
+	}
+	noSecrets("-onetime -config-file", out)
+	must(os.Remove(dest))
+
 	// A second resource reads a secret the app-role's policy does not grant: it fails, naming the
 	// path and the status, and app.conf still renders.
 	put("denied", map[string]any{"value": "denied-E2E-1"})

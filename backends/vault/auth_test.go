@@ -244,3 +244,24 @@ func TestTokenRenewal(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestRevokedTokenRelogin: a login token revoked behind the client's back is replaced at the
+// next Get by logging in again.
+func TestRevokedTokenRelogin(t *testing.T) {
+	srv := testservers.Vault(t)
+	rc := root(t, srv)
+	scan := newScan(t)
+	roleID, secretID := setupAuth(t, rc, scan, "", "")
+	c := client(t, scan, Config{Address: srv.URL(), AuthType: AuthAppRole, RoleID: roleID, SecretID: secretID})
+	scan.mustGet(t, c, "/secret/app/db")
+	old := c.api.Token()
+	scan.secret(old)
+	must(t, rc.Auth().Token().RevokeTreeWithContext(ctxT(t), old))
+	if got := scan.mustGet(t, c, "/secret/app/db")["/secret/app/db/password"]; got != "pw-Auth-1" {
+		t.Fatalf("after the token was revoked: %q", got)
+	}
+	if c.api.Token() == old {
+		t.Fatal("the revoked token is still in use")
+	}
+	scan.secret(c.api.Token())
+}
