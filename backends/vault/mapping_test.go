@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 
+	vaultapi "github.com/hashicorp/vault/api"
+
 	"github.com/reconf/reconf/internal/testservers"
 )
 
@@ -86,6 +88,13 @@ func TestMapping(t *testing.T) {
 	}
 	if kv := scan.mustGet(t, c, "/kv1/app"); kv["/kv1/app-other/x"] != "" {
 		t.Errorf("/kv1/app matched /kv1/app-other")
+	}
+	// A path of another engine (transit) is read as confd reads it.
+	must(t, rc.Sys().MountWithContext(ctx, "transit", &vaultapi.MountInput{Type: "transit"}))
+	_, err = rc.Logical().WriteWithContext(ctx, "transit/keys/k", nil)
+	must(t, err)
+	if got := scan.mustGet(t, c, "/transit/keys/k")["/transit/keys/k/type"]; got != "aes256-gcm96" {
+		t.Errorf("transit key type %q", got)
 	}
 	// A prefix under no mount is empty, not an error.
 	if kv := scan.mustGet(t, c, "/nomount/x"); len(kv) != 0 {

@@ -166,6 +166,9 @@ func (c *Client) walk(ctx context.Context, m mount, rel string, add func(leaf), 
 			denied = append(denied, refusal{key: key(strings.TrimSuffix(r, "/")), err: opError("list", p, err)})
 			return nil
 		}
+		if status(err) == http.StatusMethodNotAllowed {
+			return nil // an engine path that cannot be listed (not KV): it has no children
+		}
 		if err != nil {
 			return opError("list", p, err)
 		}
