@@ -108,7 +108,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.Username, "username", "", "user name (etcd, consul basic auth; vault userpass)")
 	fs.StringVar(&o.Password, "password", "", "password (etcd, consul, redis; vault userpass); never logged")
 	fs.StringVar(&o.AuthToken, "auth-token", "", "auth token (consul ACL token, vault token); never logged")
-	fs.StringVar(&o.AuthType, "auth-type", "", "vault auth type: token, app-role, app-id, userpass, kubernetes or cert")
+	fs.StringVar(&o.AuthType, "auth-type", "", "vault auth type: token, app-role, userpass or cert (confd's app-id and kubernetes are refused, saying why)")
 	fs.StringVar(&o.AppID, "app-id", "", "vault app-id")
 	fs.StringVar(&o.UserID, "user-id", "", "vault user-id")
 	fs.StringVar(&o.RoleID, "role-id", "", "vault role-id (app-role, kubernetes)")
