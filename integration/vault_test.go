@@ -112,6 +112,23 @@ path "secret/metadata/app/*" { capabilities = ["list"] }`))
 	noSecrets("-onetime -config-file", out)
 	must(os.Remove(dest))
 
+	// Vault as a named store beside a default env backend ([backends.secrets], README's example).
+	named := filepath.Join(dir, "named")
+	writeFile(t, filepath.Join(named, "conf.d", "app.toml"), "[template]\nbackend = \"secrets\"\nsrc = \"app.conf.tmpl\"\n"+
+		"dest = \""+dest+"\"\nkeys = [\"/secret/app\"]\n")
+	writeFile(t, filepath.Join(named, "templates", "app.conf.tmpl"), readFile(t, filepath.Join(confdir, "templates", "app.conf.tmpl")))
+	writeFile(t, toml, "backend = \"env\"\nconfdir = \""+named+"\"\n[backends.secrets]\nbackend = \"vault\"\nnodes = [\""+srv.URL()+"\"]\n"+
+		"auth_type = \"app-role\"\nrole_id = \""+roleID+"\"\nsecret_id = \""+secretID+"\"\n")
+	out, err = execCombined(reconfBin, "-onetime", "-config-file", toml, "-log-level", "debug")
+	if err != nil {
+		t.Fatalf("reconf -onetime with [backends.secrets]: %v\n%s", err, out)
+	}
+	if got := readFile(t, dest); got != want("pw-E2E-1") {
+		t.Fatalf("[backends.secrets] rendered:\n%s", got)
+	}
+	noSecrets("[backends.secrets]", out)
+	must(os.Remove(dest))
+
 	// A second resource reads a secret the app-role's policy does not grant: it fails, naming the
 	// path and the status, and app.conf still renders.
 	put("denied", map[string]any{"value": "denied-E2E-1"})
