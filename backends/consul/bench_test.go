@@ -1,6 +1,7 @@
 package consul
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"strconv"
@@ -105,4 +106,46 @@ func BenchmarkChangeToGet(b *testing.B) {
 	b.ReportMetric(float64(gets.Nanoseconds())/float64(n), "get-ns/op")
 	b.ReportMetric(float64(puts.Nanoseconds())/float64(b.N), "put-ns/op")
 	b.ReportMetric(float64(sigs.Nanoseconds())/float64(n), "signal-ns/op")
+}
+
+// BenchmarkShareFeed is what one answer of a shared folder query costs reconf (share.go) with
+// 50 watched prefixes under the folder, 1 or 10 keys each: decoding the body, judging its
+// cost and cutting it into each prefix's part with its fingerprint. Every change under the
+// folder pays it once, before the signal.
+func BenchmarkShareFeed(b *testing.B) {
+	for _, per := range []int{1, 10} {
+		b.Run(strconv.Itoa(50*per)+"keys", func(b *testing.B) {
+			g := &group{}
+			body := []byte("[")
+			for i := range 50 {
+				p := "many/p" + strconv.Itoa(100 + i)[1:]
+				g.members = append(g.members, &member{w: &kvWatch{prefix: "/" + p}})
+				for j := range per {
+					if len(body) > 1 {
+						body = append(body, ',')
+					}
+					body = append(body, `{"LockIndex":0,"Key":"`+p+`/k`+strconv.Itoa(j)+`","Flags":0,"Value":"dmFsdWUtMDAwMDAwMDA=","CreateIndex":12,"ModifyIndex":3456}`...)
+				}
+			}
+			body = append(body, ']')
+			for b.Loop() {
+				var es []entry
+				n := 0
+				err := decodeKVs(bytes.NewReader(body), func(k, v []byte) {
+					n++
+					es = append(es, entry{key: "/" + string(k), value: string(v)})
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				d := newKVData(es)
+				if why := g.cost(listed{raw: n}, d); why != "" {
+					b.Fatal(why)
+				}
+				for _, m := range g.members {
+					_ = d.sub(m.w.prefix)
+				}
+			}
+		})
+	}
 }

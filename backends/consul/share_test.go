@@ -3,6 +3,7 @@ package consul
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -218,5 +219,77 @@ func TestShareCost(t *testing.T) {
 	g.members = append(g.members, &member{w: &kvWatch{prefix: "/f/a/1"}})
 	if got := g.cost(listed{raw: 2*3 + mergeSlack + 1}, d); got == "" {
 		t.Error("overlapping members counted twice")
+	}
+}
+
+// Watches that come and go under one folder: each live one keeps signalling for its own
+// writes, two or more share one query, and none is left running when all have ended.
+func TestSharedFolderChurn(t *testing.T) {
+	srv := testservers.Consul(t)
+	st := storeClient(t, srv.Addr)
+	c := mirrorClient(t, srv.Addr)
+	prefixes := folderPrefixes("/churn", 6)
+	for _, p := range prefixes {
+		put(t, st, p+"/k", "init")
+	}
+	type live struct {
+		cancel  context.CancelFunc
+		changed chan struct{}
+		done    chan error
+	}
+	active := map[int]*live{}
+	start := func(i int) {
+		ctx, cancel := context.WithCancel(context.Background())
+		l := &live{cancel: cancel, changed: make(chan struct{}, 1), done: make(chan error, 1)}
+		go func() { l.done <- c.Watch(ctx, []string{prefixes[i]}, l.changed) }()
+		waitSignal(t, l.changed, "watch "+prefixes[i]+" started")
+		active[i] = l
+	}
+	stop := func(i int) {
+		active[i].cancel()
+		select {
+		case <-active[i].done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Watch(%s) did not return within 5s of cancel", prefixes[i])
+		}
+		delete(active, i)
+	}
+	defer func() {
+		for i := range active {
+			stop(i)
+		}
+	}()
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for round := range 40 {
+		i := rnd.IntN(len(prefixes))
+		if active[i] != nil {
+			stop(i)
+		} else {
+			start(i)
+		}
+		for j, l := range active {
+			drain0(l.changed)
+			v := fmt.Sprintf("r%d", round)
+			put(t, st, prefixes[j]+"/k", v)
+			waitSignal(t, l.changed, "put "+prefixes[j])
+			if kv, _ := mirroredGet(t, c, prefixes[j]); kv[prefixes[j]+"/k"] != v {
+				t.Fatalf("round %d: Get(%s) after its signal = %q, want k = %q", round, prefixes[j], kv, v)
+			}
+			break
+		}
+		if len(active) >= 2 {
+			testutil.Eventually(t, 10*time.Second, "one blocking query for the live watches", func() bool {
+				return c.blocking.Load() == 1
+			})
+		}
+	}
+	for i := range active {
+		stop(i)
+	}
+	testutil.Eventually(t, 5*time.Second, "no blocking query left", func() bool { return c.blocking.Load() == 0 })
+	c.groups.mu.Lock()
+	defer c.groups.mu.Unlock()
+	if len(c.groups.m) != 0 {
+		t.Errorf("%d groups left after every watch ended", len(c.groups.m))
 	}
 }
