@@ -2,6 +2,7 @@
 //
 //	go run ./internal/latency [-quick] [-n 200] [-burst 1000] [-resources 50] [-runs 5]
 //	                          [-noise 50000] [-backends file,etcd,…] [-bin path|none] [-onetime-only] [-v]
+//	go run ./internal/latency -many [-resources 50] [-n 200] [-noise 0|50000] [-settle 95s]
 //
 // For every backend it starts the real server (through internal/testservers, driven by a
 // small stand-in for testing.TB) in a child process of its own and reports:
@@ -20,6 +21,11 @@
 //     by one template with `gets` and by one with `ls`+`getv`, and over 50 resources × 1,000
 //     keys; median wall time of -runs runs from exec to exit, its CPU time, and peak RSS
 //     (wait4's Maxrss).
+//
+// -many (Consul only, many.go) instead runs issue 14's scenario: -resources resources, each on
+// a prefix of its own under one folder (beside -noise unrelated keys in that folder, if not 0),
+// and reports the agent connections and blocking queries they hold, change→file latency and
+// renders of resources whose keys were not written.
 //
 // It ends with a table of issue 3's targets: target, measured, PASS or MISS. A MISS is a
 // figure, not a failure; the exit status is 1 only when a measurement could not be made.

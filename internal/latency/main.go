@@ -46,6 +46,7 @@ type params struct {
 	gap, idle                time.Duration
 	bin                      string
 	onetimeOnly, verbose     bool
+	settle                   time.Duration // -many: when to count connections and queries again
 }
 
 func main() {
@@ -62,18 +63,27 @@ func main() {
 	quick := flag.Bool("quick", os.Getenv("RECONF_BENCH_QUICK") != "", "fewer writes and runs (also $RECONF_BENCH_QUICK)")
 	bin := flag.String("bin", "", "the reconf binary for the -onetime scenarios (default: go build ./cmd/reconf; \"none\" skips them)")
 	onetimeOnly := flag.Bool("onetime-only", false, "only the -onetime scenarios")
+	settle := flag.Duration("settle", 95*time.Second, "-many: count connections and blocking queries again after this (Consul holds a cancelled query until its wait ends; idle connections close after 90 s)")
+	many := flag.Bool("many", false, "only the -many scenario on Consul: -resources resources on prefixes under one folder, -n writes, beside -noise unrelated keys (issue 14)")
 	child := flag.Bool("child", false, "measure the one backend named by -backends and print JSON (used internally)")
 	flag.Parse()
 	if *quick {
 		*n, *burst, *runs, *idle = min(*n, 60), min(*burst, 300), min(*runs, 3), min(*idle, 5*time.Second)
 	}
-	pa := params{idle: *idle, gap: *gap, n: *n, burst: *burst, k: *k, runs: *runs, noise: *noise, warmup: *warmup, bin: *bin, onetimeOnly: *onetimeOnly, verbose: *verbose}
+	pa := params{settle: *settle, idle: *idle, gap: *gap, n: *n, burst: *burst, k: *k, runs: *runs, noise: *noise, warmup: *warmup, bin: *bin, onetimeOnly: *onetimeOnly, verbose: *verbose}
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if *verbose {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	slog.SetDefault(log)
+	if *many {
+		if err := runMany(pa, log); err != nil {
+			fmt.Fprintln(os.Stderr, "latency:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *child {
 		for _, t := range targets {
 			if t.name == *only {
