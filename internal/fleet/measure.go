@@ -63,7 +63,8 @@ func measureWindow(ctx context.Context, s *store, f *fleet, d, writeEvery time.D
 	}()
 	if s.aligned {
 		for j := range intervals {
-			if j == intervals-1 && writeEvery == 0 {
+			ticked := j == intervals-1 && writeEvery == 0
+			if ticked {
 				if err := s.tick(ctx); err != nil {
 					return w, err
 				}
@@ -74,6 +75,9 @@ func measureWindow(ctx context.Context, s *store, f *fleet, d, writeEvery time.D
 			q, b, err := s.consulInterval(ctx)
 			if err != nil {
 				return w, err
+			}
+			if ticked {
+				q -= float64(tickReads * len(s.c.Members))
 			}
 			w.reads += q
 			w.watchers, w.streams = b, -1

@@ -34,7 +34,7 @@ func printTable(name string, rows []row, pa params, took time.Duration) {
 	_ = tw.Flush()
 	reads := "range requests (etcd_debugging_mvcc_range_total)"
 	if name == "consul" {
-		reads = "read queries the servers started (consul.rpc.query; each window's last interval holds 6 of our own, the 50 ms blocking query that makes the servers report consul.rpc.queries_blocking)"
+		reads = "read queries the servers started (consul.rpc.query), less the 2 per server of our own that make the servers report consul.rpc.queries_blocking in the idle window's last 10 s interval"
 	}
 	fmt.Printf("first/p50/p99/last: from issuing one write until the first, median, 99th-percentile and last host has the new file, median over %d writes (worst last: the slowest of them);\n"+
 		"idle: %s with no change, load: %s with a write every 100 ms (each changes one resource on every host); CPU in %% of one core, the 3 members together (hosts: all hosts together);\n"+

@@ -139,9 +139,12 @@ func (s *store) consulInterval(ctx context.Context) (queries, blocking float64, 
 	return queries, blocking, nil
 }
 
+// tickReads is the read queries tick makes on each server.
+const tickReads = 2
+
 // tick makes every server set its rpc.queries_blocking gauge in the current interval: a
 // blocking query of our own that ends after 50 ms (the gauge is set as a query starts and as
-// it ends, the last time to the count without it). It costs two reads per server.
+// it ends, the last time to the count without it). It costs tickReads reads per server.
 func (s *store) tick(ctx context.Context) error {
 	for _, m := range s.c.Members {
 		resp, err := client.Get("http://" + m.Addr + "/v1/kv/fleet-tick")
