@@ -1,6 +1,6 @@
 # reconf — make test runs every test against real servers (installed on demand); make bench
 # prints the benchmark figures (LATENCY_FLAGS=-quick, or RECONF_BENCH_QUICK=1, keeps the
-# end-to-end harness under about five minutes).
+# end-to-end harness under about five minutes; FLEET_FLAGS="-n 50,100" a smaller fleet benchmark).
 GO ?= go
 PKGS := ./...
 STATICCHECK_VERSION := v0.8.2
@@ -45,6 +45,7 @@ test: deps lint fuzz
 bench: deps
 	RECONF_CONSUL=$$(./scripts/build-consul.sh) RECONF_VAULT=$$(./scripts/build-vault.sh) RECONF_CONSUL_TEMPLATE=$$(./scripts/build-consul-template.sh) $(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
 	RECONF_CONSUL=$$(./scripts/build-consul.sh) $(GO) run ./internal/latency $(LATENCY_FLAGS)
+	RECONF_CONSUL=$$(./scripts/build-consul.sh) $(GO) run ./internal/fleet $(FLEET_FLAGS)
 
 deb:
 	./packaging/build-deb.sh
