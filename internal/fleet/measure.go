@@ -18,6 +18,9 @@ type window struct {
 	// over the servers (streams unused)
 	watchers, streams float64
 	writes            int
+	// etcd: watch stream messages the members received (watch creations, progress requests)
+	// and sent (events, progress notifications), per second
+	watchIn, watchOut float64
 }
 
 // sleep waits d or until ctx ends.
@@ -41,9 +44,9 @@ func measureWindow(ctx context.Context, s *store, f *fleet, d, writeEvery time.D
 			return w, err
 		}
 	}
-	var reads0 float64
+	var reads0, in0, out0 float64
 	if !s.aligned {
-		if reads0, err = s.etcdSum(ctx, "etcd_debugging_mvcc_range_total"); err != nil {
+		if reads0, in0, out0, err = s.etcdCounters(ctx); err != nil {
 			return w, err
 		}
 	}
@@ -96,11 +99,12 @@ func measureWindow(ctx context.Context, s *store, f *fleet, d, writeEvery time.D
 	}
 	w.storeCPU, w.hostCPU = pct(sc1-sc0), pct(hc1-hc0)
 	if !s.aligned {
-		reads1, err := s.etcdSum(ctx, "etcd_debugging_mvcc_range_total")
+		reads1, in1, out1, err := s.etcdCounters(ctx)
 		if err != nil {
 			return w, err
 		}
 		w.reads = reads1 - reads0
+		w.watchIn, w.watchOut = (in1-in0)/w.took.Seconds(), (out1-out0)/w.took.Seconds()
 		if w.watchers, err = s.etcdSum(ctx, "etcd_debugging_mvcc_watcher_total"); err != nil {
 			return w, err
 		}
@@ -109,6 +113,18 @@ func measureWindow(ctx context.Context, s *store, f *fleet, d, writeEvery time.D
 		}
 	}
 	return w, nil
+}
+
+// etcdCounters reads the members' range requests and watch stream messages in and out.
+func (s *store) etcdCounters(ctx context.Context) (reads, in, out float64, err error) {
+	if reads, err = s.etcdSum(ctx, "etcd_debugging_mvcc_range_total"); err != nil {
+		return
+	}
+	if in, err = s.etcdLabelled(ctx, "grpc_server_msg_received_total", `grpc_method="Watch"`); err != nil {
+		return
+	}
+	out, err = s.etcdLabelled(ctx, "grpc_server_msg_sent_total", `grpc_method="Watch"`)
+	return
 }
 
 // writeLoop writes /fleet/pNN/k, NN in turn, every `every` until ctx ends, and returns how

@@ -18,7 +18,7 @@ func printTable(name string, rows []row, pa params, took time.Duration) {
 		watch = "blocking queries"
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "hosts\tfirst\tp50\tp99\tlast\tworst last\t%s\tconns\tidle CPU\tidle reads\tload CPU\tload reads\thosts idle CPU\thosts load CPU\tRSS p50\tRSS max\tstart\t\n", watch)
+	fmt.Fprintf(tw, "hosts\tfirst\tp50\tp99\tlast\tworst last\t%s\tconns\tidle CPU\tidle reads\tidle watch msgs in/out per s\tload CPU\tload reads\thosts idle CPU\thosts load CPU\tRSS p50\tRSS max\tstart\t\n", watch)
 	for _, r := range rows {
 		wv := fmt.Sprintf("%.0f/%.0f", r.idle.watchers, r.idle.streams)
 		if name == "consul" {
@@ -28,8 +28,12 @@ func printTable(name string, rows []row, pa params, took time.Duration) {
 		if r.n > 0 {
 			lat = fmt.Sprintf("%s\t%s\t%s\t%s\t%s", ms(r.lat.first), ms(r.lat.p50), ms(r.lat.p99), ms(r.lat.last), ms(r.lat.worst))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%.2f%%\t%.0f\t%.1f%%\t%.0f\t%.2f%%\t%.1f%%\t%.1f\t%.1f\t%s\t\n", r.n, lat, wv, r.conns,
-			r.idle.storeCPU, r.idle.reads, r.loaded.storeCPU, r.loaded.reads, r.idle.hostCPU, r.loaded.hostCPU, r.rssMed, r.rssMax, r.startTook.Round(100*time.Millisecond))
+		msgs := "-"
+		if name == "etcd" {
+			msgs = fmt.Sprintf("%.0f/%.0f", r.idle.watchIn, r.idle.watchOut)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%.2f%%\t%.0f\t%s\t%.1f%%\t%.0f\t%.2f%%\t%.1f%%\t%.1f\t%.1f\t%s\t\n", r.n, lat, wv, r.conns,
+			r.idle.storeCPU, r.idle.reads, msgs, r.loaded.storeCPU, r.loaded.reads, r.idle.hostCPU, r.loaded.hostCPU, r.rssMed, r.rssMax, r.startTook.Round(100*time.Millisecond))
 	}
 	_ = tw.Flush()
 	reads := "range requests (etcd_debugging_mvcc_range_total)"
@@ -38,7 +42,7 @@ func printTable(name string, rows []row, pa params, took time.Duration) {
 	}
 	fmt.Printf("first/p50/p99/last: from issuing one write until the first, median, 99th-percentile and last host has the new file, median over %d writes (worst last: the slowest of them);\n"+
 		"idle: %s with no change, load: %s with a write every 100 ms (each changes one resource on every host); CPU in %% of one core, the 3 members together (hosts: all hosts together);\n"+
-		"reads: %s over the window; conns: the hosts' TCP connections to the members; RSS in MiB after the idle window; start: starting the hosts added, %d at a time, until each rendered.\n",
+		"reads: %s over the window; conns: the hosts' TCP connections to the members; watch msgs: gRPC Watch stream messages the members received (progress requests) and sent; RSS in MiB after the idle window; start: starting the hosts added, %d at a time, until each rendered.\n",
 		pa.writes, pa.idle, pa.load, reads, pa.batch)
 	base, last := rows[0], rows[len(rows)-1]
 	if last.n == 0 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,6 +93,43 @@ func (s *store) etcdSum(ctx context.Context, metric string) (float64, error) {
 			return 0, err
 		}
 		n += v
+	}
+	return n, nil
+}
+
+// etcdLabelled adds, over the members' /metrics, the samples of metric whose labels hold
+// label (e.g. grpc_server_msg_received_total with grpc_method="Watch").
+func (s *store) etcdLabelled(ctx context.Context, metric, label string) (float64, error) {
+	var n float64
+	for _, m := range s.c.Members {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.Addr+"/metrics", nil)
+		if err != nil {
+			return 0, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+		resp.Body.Close()
+		if err != nil {
+			return 0, fmt.Errorf("%s/metrics: %w", m.Addr, err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			labels, ok := strings.CutPrefix(line, metric+"{")
+			if !ok {
+				continue
+			}
+			end := strings.LastIndexByte(labels, '}')
+			if end < 0 || !strings.Contains(labels[:end], label) {
+				continue
+			}
+			v, err := strconv.ParseFloat(strings.TrimSpace(labels[end+1:]), 64)
+			if err != nil {
+				return 0, fmt.Errorf("%s/metrics: %s: %w", m.Addr, line, err)
+			}
+			n += v
+		}
 	}
 	return n, nil
 }
