@@ -19,8 +19,8 @@ import (
 // Onetime), against the real etcd, so that `go test -bench Onetime -cpuprofile` shows where
 // the time goes. The harness itself times the real binary.
 func BenchmarkOnetime(b *testing.B) {
-	tb := &fakeTB{name: "etcd"}
-	defer tb.close()
+	tb := newTB("etcd")
+	defer tb.Close()
 	be, w := startEtcd(tb)
 	defer w.close()
 	ctx := context.Background()
@@ -95,8 +95,8 @@ func BenchmarkGet100k(b *testing.B) {
 			continue
 		}
 		b.Run(t.name, func(b *testing.B) {
-			tb := &fakeTB{name: t.name}
-			defer tb.close()
+			tb := newTB(t.name)
+			defer tb.Close()
 			be, w := t.start(tb)
 			defer w.close()
 			ctx := context.Background()

@@ -145,15 +145,15 @@ func main() {
 // measure runs the three measurements on one backend; a failure is reported in the row.
 func measure(t target, pa params, log *slog.Logger) (r row) {
 	r.Name = t.name
-	tb := &fakeTB{name: t.name}
-	defer tb.close()
+	tb := newTB(t.name)
+	defer tb.Close()
 	defer func() {
 		if p := recover(); p != nil {
 			f, ok := p.(fatal)
 			if !ok {
 				panic(p)
 			}
-			r.Err = f.msg
+			r.Err = f.Msg
 		}
 	}()
 	b, w := t.start(tb)

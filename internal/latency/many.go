@@ -244,8 +244,8 @@ func agentConns(tb *fakeTB, addr string) int {
 // per run, as the agent holds a cancelled blocking query until its wait ends, which the next
 // case would count.
 func runMany(pa params, log *slog.Logger) error {
-	tb := &fakeTB{name: "consul"}
-	defer tb.close()
+	tb := newTB("consul")
+	defer tb.Close()
 	var out []manyResult
 	err := func() (err error) {
 		defer func() {
@@ -254,7 +254,7 @@ func runMany(pa params, log *slog.Logger) error {
 				if !ok {
 					panic(p)
 				}
-				err = fmt.Errorf("%s", f.msg)
+				err = fmt.Errorf("%s", f.Msg)
 			}
 		}()
 		b, w := startConsul(tb)
