@@ -118,7 +118,7 @@ func (t *Template) Render(ctx context.Context, p *Pass) (Result, error) {
 		return res, fmt.Errorf("%s: %w: %w", t.Name(), ErrStore, rs.fatal)
 	}
 	if err != nil {
-		return res, fmt.Errorf("%s: %w", t.Name(), err)
+		return res, fmt.Errorf("%s: %w", t.Name(), p.scrub(err))
 	}
 	if len(res.Missing) > 0 {
 		return res, fmt.Errorf("%s: %w: %v", t.Name(), ErrWaiting, res.Missing)

@@ -3,6 +3,7 @@ package ct
 import (
 	"context"
 	"regexp"
+	"strings"
 	"sync"
 
 	dep "github.com/hashicorp/consul-template/dependency"
@@ -37,6 +38,8 @@ type Pass struct {
 	kv    map[string]answer // backend prefix → what Get returned
 	dep   map[string]answer // consul-template dependency → what its Fetch returned
 	brain *cttemplate.Brain // the Vault answers this pass sees (nil until asked)
+	// scrubber takes the values of those answers out of error messages (nil: none).
+	scrubber *strings.Replacer
 }
 
 type answer struct {
@@ -90,7 +93,9 @@ func (p *Pass) vaultBrain() *cttemplate.Brain {
 		if p.store.Vault == nil {
 			p.brain = cttemplate.NewBrain()
 		} else {
-			p.brain = p.store.Vault.brain()
+			var vals []string
+			p.brain, vals = p.store.Vault.brain()
+			p.scrubber = scrubber(vals)
 		}
 	}
 	return p.brain

@@ -1,9 +1,13 @@
 package ct
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 
 	ctconfig "github.com/hashicorp/consul-template/config"
@@ -130,16 +134,20 @@ func (v *Vault) Run(ctx context.Context, changed func()) error {
 			v.log.Debug("vault answered", "dependency", view.Dependency().String())
 			changed()
 		case err := <-v.w.ErrCh():
-			return err
+			return plain(err)
 		case err := <-v.w.ServerErrCh():
-			v.log.Warn("vault read failed; retrying", "err", err)
+			v.log.Warn("vault request failed", "err", plain(err))
 		case err := <-v.tokens.ErrCh():
-			return err
+			return plain(err)
 		case err := <-v.tokens.ServerErrCh():
-			v.log.Warn("vault token renewal failed; retrying", "err", err)
+			v.log.Warn("vault token renewal failed", "err", plain(err))
 		}
 	}
 }
+
+// plain hides the stack trace that consul-template's errors (github.com/pkg/errors) print
+// under %+v, as slog formats them: the message alone, as consul-template logs it.
+func plain(err error) error { return fmt.Errorf("%w", err) }
 
 // Stop stops every read and renewal.
 func (v *Vault) Stop() {
@@ -183,15 +191,86 @@ func (v *Vault) Retain(used []string) {
 	}
 }
 
-// brain is consul-template's Brain holding every answer received so far.
-func (v *Vault) brain() *cttemplate.Brain {
+// brain is consul-template's Brain holding every answer received so far, with the secret
+// values in them (to scrub from errors).
+func (v *Vault) brain() (*cttemplate.Brain, []string) {
 	b := cttemplate.NewBrain()
+	var vals []string
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, a := range v.data {
 		b.Remember(a.d, a.data)
+		switch d := a.data.(type) {
+		case *dep.Secret:
+			vals = leaves(vals, d.Data)
+		case dep.PemEncoded:
+			vals = append(vals, d.Key, d.Cert)
+		}
 	}
-	return b
+	return b, vals
+}
+
+// leaves appends the values in x (a secret's data: maps, lists, strings, numbers).
+func leaves(vals []string, x any) []string {
+	switch x := x.(type) {
+	case nil:
+	case map[string]any:
+		for _, e := range x {
+			vals = leaves(vals, e)
+		}
+	case []any:
+		for _, e := range x {
+			vals = leaves(vals, e)
+		}
+	case string:
+		vals = append(vals, x)
+	default:
+		vals = append(vals, fmt.Sprint(x))
+	}
+	return vals
+}
+
+// minSecretLen is the shortest secret value scrubbed from errors: shorter ones ("1", "true")
+// would mangle every message and keep nothing secret.
+const minSecretLen = 4
+
+// scrubber replaces the secret values of a pass's Vault answers in error messages with
+// consul-template's "[redacted]". consul-template redacts only the top-level values of a
+// secret's .Data, so a KV v2 value (under .Data.data) would show in its error.
+func scrubber(vals []string) *strings.Replacer {
+	vals = slices.DeleteFunc(slices.Clone(vals), func(v string) bool { return len(v) < minSecretLen })
+	if len(vals) == 0 {
+		return nil
+	}
+	// Longest first, so that a value inside another goes after it.
+	slices.SortFunc(vals, func(a, b string) int { return cmp.Or(cmp.Compare(len(b), len(a)), strings.Compare(a, b)) })
+	pairs := make([]string, 0, 2*len(vals))
+	for _, v := range slices.Compact(vals) {
+		pairs = append(pairs, v, "[redacted]")
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+// scrubbedError is an error whose message had secret values taken out.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// scrub returns err with the pass's secret values taken out of its message.
+func (p *Pass) scrub(err error) error {
+	p.vaultBrain()
+	if err == nil || p.scrubber == nil {
+		return err
+	}
+	msg := err.Error()
+	if clean := p.scrubber.Replace(msg); clean != msg {
+		return &scrubbedError{msg: clean, err: err}
+	}
+	return err
 }
 
 // vaultDeps records the Vault dependencies a render used and waits for those not answered
@@ -212,4 +291,11 @@ func (rs *renderState) vaultDeps(out *cttemplate.ExecuteResult) {
 			v.want(d)
 		}
 	}
+}
+
+// Watching names the dependencies being watched, sorted.
+func (v *Vault) Watching() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Sorted(maps.Keys(v.watched))
 }

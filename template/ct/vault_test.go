@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +19,13 @@ import (
 	"github.com/reconf/reconf/internal/testutil"
 	"github.com/reconf/reconf/template/ct"
 )
+
+// TestMain silences consul-template's dependency and watch packages, which trace every request
+// through the standard logger.
+func TestMain(m *testing.M) {
+	log.SetOutput(io.Discard)
+	os.Exit(m.Run())
+}
 
 // testLease is default_lease_duration in these tests (process-wide, as in consul-template:
 // the first Vault sets it): a KV v2 secret is read again after about 0.9 of it.
@@ -77,11 +87,14 @@ func (e *vaultEnv) vault(t *testing.T, token string, retry bool) (*ct.Vault, <-c
 		t.Fatalf("NewVault: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	errs := make(chan error, 1)
-	go func() { errs <- v.Run(ctx, func() {}) }()
+	errs, done := make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(done)
+		errs <- v.Run(ctx, func() {})
+	}()
 	t.Cleanup(func() {
 		cancel()
-		<-errs
+		<-done
 	})
 	return v, errs
 }
