@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -52,7 +53,7 @@ func runBinary(t *testing.T, bin, addr string, c *tcase, v variant) (state, stri
 		}
 	}
 	r := testservers.ConsulTemplateCmd{
-		Binary: bin, ConsulAddr: addr, Args: append([]string{"-once"}, v.args...),
+		Binary: bin, ConsulAddr: addr, Args: append(append([]string{"-once"}, v.args...), c.vaultArgs...),
 		Env: c.env, Dir: dir, Timeout: runTimeout,
 	}.Run(t)
 	if r.TimedOut {
@@ -98,7 +99,11 @@ func TestBinaries(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e.load(t, c)
 			bins := []string{ctBin, reconfBin}
-			if c.blocks != nil {
+			var cv *caseVault
+			if c.usesVault() {
+				cv = startCaseVault(t, c)
+			}
+			if what, ok := c.waits(); ok {
 				// Both wait (side by side) until they are stopped.
 				var wg sync.WaitGroup
 				for _, bin := range bins {
@@ -108,16 +113,16 @@ func TestBinaries(t *testing.T) {
 						dir := t.TempDir()
 						writeTemplate(t, c, dir)
 						r := testservers.ConsulTemplateCmd{
-							Binary: bin, ConsulAddr: e.srv.Addr, Args: []string{"-once", "-template", "in.ctmpl:out"},
+							Binary: bin, ConsulAddr: e.srv.Addr, Args: append([]string{"-once", "-template", "in.ctmpl:out"}, c.vaultArgs...),
 							Env: c.env, Dir: dir, Timeout: blockFor,
 						}.Run(t)
 						if !r.TimedOut {
-							t.Errorf("%s exited (%d) instead of waiting for %s\nstderr:\n%s", filepath.Base(bin), r.Exit, c.blocks.key, r.Stderr)
+							t.Errorf("%s exited (%d) instead of waiting for %s\nstderr:\n%s", filepath.Base(bin), r.Exit, what, r.Stderr)
 						} else if r.Exit != 12 {
 							t.Errorf("%s: exit %d after SIGINT, want 12", filepath.Base(bin), r.Exit)
 						}
 						if _, err := os.Stat(filepath.Join(dir, "out")); !errors.Is(err, fs.ErrNotExist) {
-							t.Errorf("%s wrote its file while %s was missing (%v)", filepath.Base(bin), c.blocks.key, err)
+							t.Errorf("%s wrote its file while %s was missing (%v)", filepath.Base(bin), what, err)
 						}
 					}()
 				}
@@ -125,7 +130,11 @@ func TestBinaries(t *testing.T) {
 				if t.Failed() {
 					return
 				}
-				e.put(t, *c.blocks)
+				if c.blocks != nil {
+					e.put(t, *c.blocks)
+				} else {
+					cv.write(t, *c.vaultBlocks)
+				}
 			}
 			// Every variant with both binaries, side by side.
 			type result struct {
@@ -147,6 +156,9 @@ func TestBinaries(t *testing.T) {
 			wg.Wait()
 			for i, v := range variants {
 				want, got := results[i][0], results[i][1]
+				if c.usesVault() {
+					want.s = secretModes(want.s)
+				}
 				if *show {
 					t.Logf("%s: consul-template: %v\nreconf:          %v", v.name, want.s, got.s)
 				}
@@ -162,6 +174,17 @@ func TestBinaries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// secretModes is what reconf leaves where consul-template left s, for a template that read
+// Vault: the files it wrote 0644 are 0600 (README, deliberate difference 10).
+func secretModes(s state) state {
+	files := make([]string, len(s.files))
+	for i, f := range s.files {
+		files[i] = strings.Replace(f, ": -rw-r--r-- ", ": -rw------- ", 1)
+	}
+	s.files = files
+	return s
 }
 
 // A command-line scenario for TestBinaryCommandLines: files written into a fresh folder

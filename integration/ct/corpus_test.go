@@ -21,6 +21,8 @@ import (
 //	blocks: KEY=VALUE      with the kv section alone both wait (consul-template writes nothing
 //	                       for blockFor; Render returns ct.ErrWaiting); after KEY=VALUE is
 //	                       written both render, and agree
+//	vault-blocks: P={J}    as blocks, for a Vault secret: both wait while it is missing (Vault
+//	                       read errors are retried), and agree once {J} is written at P
 //	stores-differ: REASON  a deliberate difference on the stores without Consul's own KV API:
 //	                       TestEveryStore renders the case but only logs how it differs
 //	differs-on: WHERE, …   only in testdata/differences: a known, reported difference (not a
@@ -35,6 +37,9 @@ import (
 //	-- services --  optional: a JSON array of agent service registrations (api.AgentServiceRegistration)
 //	-- catalog --   optional: a JSON array of catalog registrations (api.CatalogRegistration),
 //	                for nodes of their own
+//	-- vault --     optional: path={json} lines written to a dev Vault of the case's own, in
+//	                order (secret/ is KV v2; sys/mounts/NAME={"type":"kv"} mounts KV v1); both
+//	                renderers get -vault-addr and its root -vault-token (-vault-renew-token=false)
 //	-- env --       optional: KEY=VALUE lines in both renderers' environment
 //	-- template --  the template (consul-template reads it as in.ctmpl)
 //	-- want --      optional: the output, pinned
@@ -52,6 +57,10 @@ type tcase struct {
 	want     *string
 	reconf   *string // a known difference: what reconf renders where the case differs
 	masks    []*regexp.Regexp
+	vault    []vaultWrite
+
+	vaultBlocks *vaultWrite
+	vaultArgs   []string // set by startCaseVault: the flags both binaries get
 
 	expectError  bool
 	blocks       *kvPair
@@ -72,7 +81,21 @@ var catalogRe = regexp.MustCompile(`(^|[\s(|])(service|services|node|nodes|datac
 
 // kvOnly reports whether the case reads nothing but KV (and may run on every store).
 func (c *tcase) kvOnly() bool {
-	return len(c.services) == 0 && len(c.catalog) == 0 && !catalogRe.MatchString(c.template)
+	return len(c.services) == 0 && len(c.catalog) == 0 && !catalogRe.MatchString(c.template) && !c.usesVault()
+}
+
+// usesVault reports whether the case needs a Vault of its own.
+func (c *tcase) usesVault() bool { return c.vault != nil || c.vaultBlocks != nil }
+
+// waits reports whether the case first checks that both renderers wait, and for what.
+func (c *tcase) waits() (string, bool) {
+	switch {
+	case c.blocks != nil:
+		return c.blocks.key, true
+	case c.vaultBlocks != nil:
+		return "vault " + c.vaultBlocks.path, true
+	}
+	return "", false
 }
 
 // mask applies the case's masks.
@@ -149,6 +172,12 @@ func parseCase(file string) (*tcase, error) {
 				return nil, fmt.Errorf("line %d: blocks: %w", i+1, err)
 			}
 			c.blocks = &p
+		case "vault-blocks":
+			w, err := parseVaultLine(v)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: vault-blocks: %w", i+1, err)
+			}
+			c.vaultBlocks = &w
 		case "stores-differ":
 			c.storesDiffer = v
 		case "differs-on":
@@ -194,6 +223,15 @@ func parseCase(file string) (*tcase, error) {
 					return nil, fmt.Errorf("env line %d: want KEY=VALUE, got %q", n+1, line)
 				}
 				c.env = append(c.env, line)
+			}
+		case "vault":
+			c.vault = []vaultWrite{}
+			for n, line := range lines(data) {
+				w, err := parseVaultLine(line)
+				if err != nil {
+					return nil, fmt.Errorf("vault line %d: %w", n+1, err)
+				}
+				c.vault = append(c.vault, w)
 			}
 		case "template":
 			c.template = data
@@ -252,8 +290,11 @@ func TestCorpusParses(t *testing.T) {
 	if len(cases) < 40 {
 		t.Errorf("only %d cases", len(cases))
 	}
-	var kvOnly, blocking, errs int
+	var kvOnly, blocking, errs, vault int
 	for _, c := range cases {
+		if c.usesVault() {
+			vault++
+		}
 		if c.kvOnly() {
 			kvOnly++
 		}
@@ -264,7 +305,7 @@ func TestCorpusParses(t *testing.T) {
 			errs++
 		}
 	}
-	if kvOnly == 0 || blocking == 0 || errs == 0 {
-		t.Errorf("corpus: %d KV-only, %d blocking, %d error cases; want some of each", kvOnly, blocking, errs)
+	if kvOnly == 0 || blocking == 0 || errs == 0 || vault == 0 {
+		t.Errorf("corpus: %d KV-only, %d blocking, %d error, %d Vault cases; want some of each", kvOnly, blocking, errs, vault)
 	}
 }

@@ -9,7 +9,10 @@
 // writes the keys of the cases that read only KV to etcd, Redis, ZooKeeper, Consul (through
 // reconf's own consul backend) and a JSON file (the file backend), and checks that each
 // renders what consul-template wrote from Consul. The blocking cases check that both wait for
-// a missing key (or an empty safeLs or safeTree) and agree once it exists.
+// a missing key (or an empty safeLs or safeTree) and agree once it exists. A case with a vault
+// section gets a dev Vault of its own holding its secrets, and both renderers its address and
+// root token (vault_test.go); TestVaultWatch runs both binaries in watch mode and checks that
+// both re-read a secret near the end of its lease.
 //
 // TestBinaries runs the reconf binary (TestMain builds ./cmd/reconf) with consul-template's command
 // line beside consul-template over the same corpus: files, modes, new folders, -dry output and

@@ -53,7 +53,7 @@ func runOracle(t testing.TB, addr string, c *tcase, dir string) outcome {
 	in := writeTemplate(t, c, dir)
 	dest := filepath.Join(dir, "out")
 	r := testservers.ConsulTemplateCmd{
-		ConsulAddr: addr, Args: []string{"-once", "-template", in + ":" + dest},
+		ConsulAddr: addr, Args: append([]string{"-once", "-template", in + ":" + dest}, c.vaultArgs...),
 		Env: c.env, Dir: dir, Timeout: runTimeout,
 	}.Run(t)
 	if r.TimedOut {
@@ -68,7 +68,7 @@ func runOracle(t testing.TB, addr string, c *tcase, dir string) outcome {
 		t.Fatal(err)
 	}
 	d := testservers.ConsulTemplateCmd{
-		ConsulAddr: addr, Args: []string{"-once", "-dry", "-template", in + ":" + o.dryOut},
+		ConsulAddr: addr, Args: append([]string{"-once", "-dry", "-template", in + ":" + o.dryOut}, c.vaultArgs...),
 		Env: c.env, Dir: dir, Timeout: runTimeout,
 	}.Run(t)
 	if d.TimedOut {
@@ -164,12 +164,21 @@ func TestConsulTemplate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e.load(t, c)
 			store := &ct.Store{KV: e.kv, Consul: e.clients, Env: c.env}
-			if c.blocks != nil {
+			var cv *caseVault
+			if c.usesVault() {
+				cv = startCaseVault(t, c)
+				store.Vault = cv.vault(t)
+			}
+			if _, ok := c.waits(); ok {
 				checkBlocks(t, e.srv.Addr, c, store)
-				e.put(t, *c.blocks)
+				if c.blocks != nil {
+					e.put(t, *c.blocks)
+				} else {
+					cv.write(t, *c.vaultBlocks)
+				}
 			}
 			o := runOracle(t, e.srv.Addr, c, t.TempDir())
-			got, _, err := render(t, c, t.TempDir(), store)
+			got, _, err := renderVault(t, c, t.TempDir(), store, opTimeout)
 			if *show {
 				t.Logf("consul-template (exit %d):\n%s\nreconf (%v):\n%s", o.exit, o.out, err, got)
 			}
@@ -183,10 +192,11 @@ func TestConsulTemplate(t *testing.T) {
 // naming what it waits for.
 func checkBlocks(t *testing.T, addr string, c *tcase, store *ct.Store) {
 	t.Helper()
+	what, _ := c.waits()
 	dir := t.TempDir()
-	_, res, err := render(t, c, dir, store)
+	_, res, err := renderVault(t, c, dir, store, time.Second)
 	if !errors.Is(err, ct.ErrWaiting) {
-		t.Errorf("reconf: want an error wrapping ct.ErrWaiting while %s is missing, got %v", c.blocks.key, err)
+		t.Errorf("reconf: want an error wrapping ct.ErrWaiting while %s is missing, got %v", what, err)
 	} else if len(res.Missing) == 0 || len(res.Output) != 0 {
 		t.Errorf("reconf: waiting, but Missing=%q and Output=%q", res.Missing, res.Output)
 	}
@@ -194,15 +204,15 @@ func checkBlocks(t *testing.T, addr string, c *tcase, store *ct.Store) {
 	dest := filepath.Join(dir, "blocked")
 	start := time.Now()
 	r := testservers.ConsulTemplateCmd{
-		ConsulAddr: addr, Args: []string{"-once", "-template", in + ":" + dest},
+		ConsulAddr: addr, Args: append([]string{"-once", "-template", in + ":" + dest}, c.vaultArgs...),
 		Env: c.env, Dir: dir, Timeout: blockFor,
 	}.Run(t)
 	if !r.TimedOut {
 		t.Errorf("consul-template -once exited (%d) after %v instead of waiting for %s\nstderr:\n%s",
-			r.Exit, time.Since(start).Round(time.Millisecond), c.blocks.key, r.Stderr)
+			r.Exit, time.Since(start).Round(time.Millisecond), what, r.Stderr)
 	}
 	if b, err := os.ReadFile(dest); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("consul-template wrote %q (%v) while %s was missing", b, err, c.blocks.key)
+		t.Errorf("consul-template wrote %q (%v) while %s was missing", b, err, what)
 	}
 }
 
