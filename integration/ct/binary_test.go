@@ -259,6 +259,13 @@ var scenarios = []scenario{
 		compare: []string{"a.out", "cmd.txt", "env.txt"},
 	},
 	{
+		name:  "command and env see the Vault settings",
+		files: map[string]string{"a.ctmpl": okTemplate + "{{ env \"VAULT_ADDR\" }} {{ env \"VAULT_SKIP_VERIFY\" }}\n"},
+		args: []string{"-vault-addr", "http://127.0.0.1:1", "-vault-ssl-verify=false",
+			"-template", "a.ctmpl:a.out:env | grep ^VAULT_ | sort > env.txt"},
+		compare: []string{"a.out", "env.txt"},
+	},
+	{
 		name:    "command does not run when unchanged",
 		files:   map[string]string{"a.ctmpl": okTemplate, "a.out": okOutput},
 		args:    []string{"-template", "a.ctmpl:a.out:echo ran > cmd.txt"},
