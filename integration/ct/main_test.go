@@ -5,6 +5,8 @@ import (
 	"log"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/reconf/reconf/internal/testservers"
 )
 
@@ -14,5 +16,10 @@ var reconfBin string
 func TestMain(m *testing.M) {
 	// consul-template's dependency package traces every query through the standard logger.
 	log.SetOutput(io.Discard)
-	testservers.RunWithReconf(m, &reconfBin, "")
+	// consul-template's Vault write and pkiCert queries sleep until their secret needs
+	// renewal without watching for their stop: a stopped one stays asleep (in consul-template
+	// too).
+	testservers.RunWithReconf(m, &reconfBin, "",
+		goleak.IgnoreAnyFunction("github.com/hashicorp/consul-template/dependency.(*VaultPKIQuery).Fetch"),
+		goleak.IgnoreAnyFunction("github.com/hashicorp/consul-template/dependency.(*VaultWriteQuery).Fetch"))
 }
