@@ -137,7 +137,9 @@ func (s *groupSet) join(c *Client, folder string, w *kvWatch, t *tracker) (*grou
 	g.members = append(g.members, m)
 	switch {
 	case g.merged && g.last != nil:
-		g.feed(m, g.last)
+		if g.feed(m, g.last) {
+			backends.Notify(m.t.changed)
+		}
 	case !g.merged && g.timer == nil && len(g.members) >= 2:
 		g.merge()
 	}
@@ -310,8 +312,10 @@ func (g *group) cost(l listed, d *kvData) string {
 	return ""
 }
 
-// feed hands m its part of a folder answer. Called with g.mu held by the current loop.
-func (g *group) feed(m *member, a *folderAnswer) {
+// feed hands m its part of a folder answer and reports whether m is to signal; the caller
+// signals once every member has its part, so that a Get after any signal of an answer is
+// served that answer for every member. Called with g.mu held.
+func (g *group) feed(m *member, a *folderAnswer) bool {
 	if !m.fed {
 		m.t.lost(false) // its cursor counted another query's indexes
 		m.fed = true
@@ -321,7 +325,8 @@ func (g *group) feed(m *member, a *folderAnswer) {
 	if m.w.m != nil && a.conn != nil {
 		m.w.m.conn.Store(a.conn)
 	}
-	m.t.answer(a.index, d.fp)
+	_, signal := m.t.fold(a.index, d.fp)
+	return signal
 }
 
 // folderLoop is one run of a group's folder query; only run's goroutine calls its methods.
@@ -377,8 +382,14 @@ func (l *folderLoop) answer(index, fp uint64) uint64 {
 		return next.index
 	}
 	a := l.pending
+	var wake []*member
 	for _, m := range g.members {
-		g.feed(m, a)
+		if g.feed(m, a) {
+			wake = append(wake, m)
+		}
+	}
+	for _, m := range wake {
+		backends.Notify(m.t.changed)
 	}
 	g.last = a
 	if next.index == 0 {

@@ -127,8 +127,17 @@ type target interface {
 // change made since the caller's last Get could not be seen otherwise), and on the first
 // answer after a failure; the observer hears first.
 func (t *tracker) answer(index, fp uint64) uint64 {
+	wait, signal := t.fold(index, fp)
+	if signal {
+		backends.Notify(t.changed)
+	}
+	return wait
+}
+
+// fold is answer without the signal: it returns the index to wait on and whether to signal.
+func (t *tracker) fold(index, fp uint64) (wait uint64, signal bool) {
 	next, diff := t.cur.next(index, fp)
-	signal := diff || !t.cur.primed || t.failed
+	signal = diff || !t.cur.primed || t.failed
 	t.failed = false
 	if t.obs != nil {
 		if next.index == 0 { // reset: the next answer re-primes
@@ -138,10 +147,7 @@ func (t *tracker) answer(index, fp uint64) uint64 {
 		}
 	}
 	t.cur = next
-	if signal {
-		backends.Notify(t.changed)
-	}
-	return next.index
+	return next.index, signal
 }
 
 func (t *tracker) lost(failed bool) {
