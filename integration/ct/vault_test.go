@@ -218,3 +218,45 @@ func TestVaultWatch(t *testing.T) {
 		}
 	}
 }
+
+// TestVaultFailure: with retries off, a secret that is missing or denied stops both binaries
+// with exit 14 and no file; reconf's log names the path, not the token.
+func TestVaultFailure(t *testing.T) {
+	ctBin := testservers.ConsulTemplateBinary(t)
+	e := startConsul(t)
+	c := &tcase{vault: []vaultWrite{
+		{"secret/data/db", map[string]any{"data": map[string]any{"pw": "s3cr3t"}}},
+		{"sys/policies/acl/none", map[string]any{"policy": `path "secret/data/other" { capabilities = ["read"] }`}},
+	}}
+	cv := startCaseVault(t, c)
+	s, err := cv.clients.Vault().Logical().Write("auth/token/create", map[string]any{"policies": []string{"none"}})
+	if err != nil || s.Auth == nil {
+		t.Fatalf("token create: %v", err)
+	}
+	for _, sc := range []struct{ name, token, tmpl string }{
+		{"missing", cv.srv.Token, `{{ with secret "secret/missing" }}{{ .Data }}{{ end }}`},
+		{"denied", s.Auth.ClientToken, `{{ with secret "secret/db" }}{{ .Data }}{{ end }}`},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			var got [2]string
+			for i, bin := range []string{ctBin, reconfBin} {
+				dir := t.TempDir()
+				if err := os.WriteFile(filepath.Join(dir, "in.ctmpl"), []byte(sc.tmpl), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				r := testservers.ConsulTemplateCmd{
+					Binary: bin, ConsulAddr: e.srv.Addr, Dir: dir, Timeout: runTimeout,
+					Args: []string{"-once", "-template", "in.ctmpl:out", "-vault-addr", cv.srv.URL(),
+						"-vault-token", sc.token, "-vault-renew-token=false", "-vault-retry=false"},
+				}.Run(t)
+				got[i] = fmt.Sprintf("exit %d, files %q", r.Exit, fileStates(t, dir, []string{"out"}, func(s string) string { return s }))
+				if i == 1 && (strings.Contains(r.Stderr, sc.token) || strings.Contains(r.Stderr, "s3cr3t") || !strings.Contains(r.Stderr, "secret/")) {
+					t.Errorf("reconf's log shows the token or a value, or not the path:\n%s", r.Stderr)
+				}
+			}
+			if got[0] != got[1] || !strings.HasPrefix(got[0], "exit 14,") {
+				t.Errorf("consul-template: %s\nreconf:          %s\nwant both: exit 14, no file", got[0], got[1])
+			}
+		})
+	}
+}
