@@ -259,3 +259,43 @@ func TestVaultNone(t *testing.T) {
 		}
 	}
 }
+
+// TestVaultRenew: a renewable secret (a token from auth/token/create) is renewed, as
+// consul-template renews it (its expiry moves), and once it cannot be renewed any more (its
+// explicit max TTL) it is written again: the template renders a new token.
+func TestVaultRenew(t *testing.T) {
+	e := startVault(t)
+	v, _ := e.vault(t, "", true)
+	st := &ct.Store{Vault: v}
+	const tmpl = `{{ with secret "auth/token/create" "policies=default" "ttl=2s" "explicit_max_ttl=6s" }}{{ .Auth.Accessor }} {{ .Auth.Renewable }}{{ end }}`
+	_, out := renderVault(t, st, tmpl)
+	accessor, renewable, _ := strings.Cut(out, " ")
+	if renewable != "true" {
+		t.Fatalf("rendered %q, want a renewable token", out)
+	}
+	expiry := func() string {
+		s, err := e.clients.Vault().Logical().Write("auth/token/lookup-accessor", map[string]any{"accessor": accessor})
+		if err != nil || s == nil {
+			return fmt.Sprint("lookup: ", err)
+		}
+		return fmt.Sprint(s.Data["expire_time"])
+	}
+	first := expiry()
+	testutil.Until(t, 5*time.Second, 50*time.Millisecond, func() error {
+		if now := expiry(); now == first {
+			return fmt.Errorf("token not renewed: expires %s", now)
+		}
+		return nil
+	})
+	tm, err := ct.New(ct.Config{Contents: tmpl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Until(t, 15*time.Second, 50*time.Millisecond, func() error {
+		res, err := tm.Render(context.Background(), st.Pass())
+		if err == nil && strings.HasPrefix(string(res.Output), accessor+" ") {
+			err = errors.New("still the first token")
+		}
+		return err
+	})
+}
