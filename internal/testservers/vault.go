@@ -24,20 +24,7 @@ func VaultBinary() string {
 	if b := os.Getenv("RECONF_VAULT"); b != "" {
 		return b
 	}
-	return filepath.Join(cacheDir(), "vault-1.21.4", "vault")
-}
-
-// cacheDir is where the scripts/build-*.sh scripts cache the servers they build.
-func cacheDir() string {
-	if c := os.Getenv("RECONF_CACHE"); c != "" {
-		return c
-	}
-	base := os.Getenv("XDG_CACHE_HOME")
-	if base == "" {
-		home, _ := os.UserHomeDir()
-		base = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(base, "reconf")
+	return filepath.Join(reconfCache(), "vault-1.21.4", "vault")
 }
 
 // VaultServer is a dev-mode Vault: in-memory storage (a restarted Vault is empty again, with the
