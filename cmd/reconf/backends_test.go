@@ -46,22 +46,12 @@ func exampleKV(t *testing.T) map[string]string {
 // The same data in a real etcd gives the same haproxy.cfg, in -onetime and in -watch mode.
 func TestExampleOnEtcd(t *testing.T) {
 	srv := testservers.Etcd(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Addr}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	put := etcdPutter(t, srv.Addr)
 	for k, v := range exampleKV(t) {
-		if _, err := cli.Put(ctx, k, v); err != nil {
-			t.Fatal(err)
-		}
+		put(k, v)
 	}
 	// Unrelated keys beside the prefixes must not leak in.
-	if _, err := cli.Put(ctx, "/services-old/x/servers/y", "1.2.3.4:1"); err != nil {
-		t.Fatal(err)
-	}
+	put("/services-old/x/servers/y", "1.2.3.4:1")
 
 	dest := filepath.Join(t.TempDir(), "haproxy.cfg")
 	dir := exampleConfDir(t, dest)
@@ -77,9 +67,7 @@ func TestExampleOnEtcd(t *testing.T) {
 	// Settings from the environment this time, and watching.
 	p := startBin(t, bin, []string{"RECONF_BACKEND=etcd", "RECONF_NODES=" + srv.Addr, "RECONF_WATCH=true"},
 		append(noConfig(t), "-confdir", dir)...)
-	if _, err := cli.Put(ctx, "/services/web/servers/web-4", "10.0.1.14:8080"); err != nil {
-		t.Fatal(err)
-	}
+	put("/services/web/servers/web-4", "10.0.1.14:8080")
 	waitFor(t, "web-4 in haproxy.cfg", 30*time.Second, func() bool {
 		b, _ := os.ReadFile(dest)
 		return strings.Contains(string(b), "server web-4 10.0.1.14:8080 check")
@@ -131,6 +119,25 @@ func TestExampleOnRedisWithPassword(t *testing.T) {
 		}
 		if !strings.Contains(r.stderr, "effective configuration") {
 			t.Errorf("no debug log of the effective configuration:\n%s", r.stderr)
+		}
+	}
+}
+
+// etcdPutter returns a put into the etcd at addr that fails t on an error (each put bounded
+// by 10 s); its client is closed when t ends.
+func etcdPutter(t *testing.T, addr string) func(k, v string) {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{addr}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return func(k, v string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := cli.Put(ctx, k, v); err != nil {
+			t.Fatalf("etcd put %s: %v", k, err)
 		}
 	}
 }

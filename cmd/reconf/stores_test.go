@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,8 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/reconf/reconf/backends"
 	"github.com/reconf/reconf/internal/testservers"
@@ -100,16 +97,7 @@ func newStoresSetup(t *testing.T, etcdAddr, resourceBackend string) storesSetup 
 // in -onetime and -watch, and a change in each store reaches its own file only.
 func TestNamedStoreEndToEnd(t *testing.T) {
 	srv := testservers.Etcd(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Addr}, DialTimeout: 5 * time.Second})
-	must(t, err)
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	put := func(k, v string) {
-		t.Helper()
-		_, err := cli.Put(ctx, k, v)
-		must(t, err)
-	}
+	put := etcdPutter(t, srv.Addr)
 	put("/app/db", "etcd-1")
 	s := newStoresSetup(t, srv.Addr, "files")
 	must(t, os.WriteFile(s.data, []byte("app:\n  db: file-1\n"), 0o644))

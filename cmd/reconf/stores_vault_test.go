@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/reconf/reconf/internal/testservers"
 )
 
@@ -42,16 +40,7 @@ func vaultPut(t *testing.T, srv *testservers.VaultServer, path string, data map[
 func TestNamedVaultStoreEndToEnd(t *testing.T) {
 	etcd := testservers.Etcd(t)
 	vault := testservers.Vault(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.Addr}, DialTimeout: 5 * time.Second})
-	must(t, err)
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	put := func(k, v string) {
-		t.Helper()
-		_, err := cli.Put(ctx, k, v)
-		must(t, err)
-	}
+	put := etcdPutter(t, etcd.Addr)
 	put("/app/host", "db-1.example")
 	vaultPut(t, vault, "app/db", map[string]string{"password": "pw-VAULT-1"})
 	secrets := []string{vault.Token, "pw-VAULT-1", "pw-VAULT-2"}
