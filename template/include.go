@@ -56,15 +56,14 @@ func (p *parser) parseFile(name string, chain []link, at string) error {
 	p.files = append(p.files, file)
 	key := name
 	tmpl := p.root
+	src := source{text: string(text)} // the root's key stays ""
 	if chain != nil {
 		key = includeKey(name)
 		tmpl = p.root.New(key)
+		src.key = key
 	}
-	p.srcs = append(p.srcs, source{key: key, text: string(text)})
-	if chain == nil {
-		p.srcs[len(p.srcs)-1].key = ""
-	}
-	if _, err := tmpl.Parse(string(text)); err != nil {
+	p.srcs = append(p.srcs, src)
+	if _, err := tmpl.Parse(src.text); err != nil {
 		if at != "" {
 			return fmt.Errorf("parse %s: include: %w", at, parseError(err))
 		}
