@@ -161,24 +161,13 @@ func TestWatchStartsOneWatchPerService(t *testing.T) {
 	if _, err := d.Service(context.Background(), "web", "v2", ""); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case got := <-p.started:
-		if got != "web|v2|" {
-			t.Errorf("watching %q, want web|v2|", got)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no WatchService for a service the template asked for")
-	}
+	p.wantStarted(t, "web|v2|", "no WatchService for a service the template asked for")
 	p.fire <- struct{}{}
 	waitSignal(t, changed, 5*time.Second, "the service watch fired")
 	if _, err := d.Service(context.Background(), "web", "v2", ""); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case got := <-p.started:
-		t.Errorf("a second watch for the same query: %q", got)
-	case <-time.After(50 * time.Millisecond):
-	}
+	p.noSecondWatch(t)
 }
 
 // TestWantStartsAWatch: a service read by other means (Want) is watched as if a template had
@@ -190,22 +179,11 @@ func TestWantStartsAWatch(t *testing.T) {
 	changed := make(chan struct{}, 1)
 	runWatch(t, d, changed)
 	d.Want("web", "v2", "dc1")
-	select {
-	case got := <-p.started:
-		if got != "web|v2|dc1" {
-			t.Errorf("watching %q, want web|v2|dc1", got)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no WatchService for a wanted service")
-	}
+	p.wantStarted(t, "web|v2|dc1", "no WatchService for a wanted service")
 	p.fire <- struct{}{}
 	waitSignal(t, changed, 5*time.Second, "the wanted service's watch fired")
 	d.Want("web", "v2", "dc1")
-	select {
-	case got := <-p.started:
-		t.Errorf("a second watch for the same query: %q", got)
-	case <-time.After(50 * time.Millisecond):
-	}
+	p.noSecondWatch(t)
 }
 
 // TestWantNamesPolls: the list of services, once wanted, is polled for changes.
@@ -219,4 +197,27 @@ func TestWantNamesPolls(t *testing.T) {
 	noSignal(t, changed, 100*time.Millisecond, "nothing changed since")
 	c.put("api", backends.Service{ID: "x"})
 	waitSignal(t, changed, 5*time.Second, "a service joined the list")
+}
+
+// wantStarted waits (up to 5 s) for the next WatchService and checks its query.
+func (p *perService) wantStarted(t *testing.T, want, what string) {
+	t.Helper()
+	select {
+	case got := <-p.started:
+		if got != want {
+			t.Errorf("watching %q, want %s", got, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal(what)
+	}
+}
+
+// noSecondWatch fails t if another WatchService starts within 50 ms.
+func (p *perService) noSecondWatch(t *testing.T) {
+	t.Helper()
+	select {
+	case got := <-p.started:
+		t.Errorf("a second watch for the same query: %q", got)
+	case <-time.After(50 * time.Millisecond):
+	}
 }
