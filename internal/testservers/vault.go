@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/reconf/reconf/internal/testutil"
 )
 
 // VaultRootToken is the root token of every dev Vault started here (-dev-root-token-id).
@@ -53,8 +55,8 @@ var unsealKeyRE = regexp.MustCompile(`Unseal Key: (\S+)`)
 // waits up to 10 s for it.
 func (v *VaultServer) UnsealKey(t testing.TB) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var key string
+	testutil.Until(t, 10*time.Second, 50*time.Millisecond, func() error {
 		b, err := os.ReadFile(v.LogPath())
 		if err != nil {
 			t.Fatalf("testservers: vault: %v", err)
@@ -63,14 +65,14 @@ func (v *VaultServer) UnsealKey(t testing.TB) string {
 		if i := bytes.LastIndex(b, []byte("\n=== ")); i >= 0 {
 			b = b[i:]
 		}
-		if m := unsealKeyRE.FindSubmatch(b); m != nil {
-			return string(m[1])
+		m := unsealKeyRE.FindSubmatch(b)
+		if m == nil {
+			return fmt.Errorf("testservers: vault: no unseal key in %s after 10s", v.LogPath())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("testservers: vault: no unseal key in %s after 10s", v.LogPath())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		key = string(m[1])
+		return nil
+	})
+	return key
 }
 
 // Vault starts `vault server -dev` (binary from scripts/build-vault.sh, or $RECONF_VAULT) on a
