@@ -172,7 +172,7 @@ type Result struct {
 // Sync reads the resource's prefixes from b and then Apply's the snapshot. A backend error is
 // returned (wrapped, naming the resource) and nothing is touched: stale beats partial.
 func (r *Resource) Sync(ctx context.Context, b backends.Backend, o SyncOptions) (Result, error) {
-	if holdsSecrets(b) {
+	if HoldsSecrets(b) {
 		o.Secrets = true
 	}
 	if r.Dynamic != nil {

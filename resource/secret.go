@@ -23,8 +23,8 @@ const minSecretLen = 4
 // redacted replaces a secret value in an error message.
 const redacted = "<redacted>"
 
-// holdsSecrets reports whether b says that its values are secrets (backends.SecretHolder).
-func holdsSecrets(b backends.Backend) bool {
+// HoldsSecrets reports whether b says that its values are secrets (backends.SecretHolder).
+func HoldsSecrets(b backends.Backend) bool {
 	sh, ok := b.(backends.SecretHolder)
 	return ok && sh.HoldsSecrets()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/reconf/reconf/backends"
+	"github.com/reconf/reconf/resource"
 )
 
 // metrics are the runner's Prometheus series, in a registry of its own.
@@ -228,13 +229,7 @@ func (o observed) observe(ctx context.Context, read func(context.Context) error)
 
 // HoldsSecrets passes on what the backend says (backends.SecretHolder), so that a resource
 // reading through the wrapper knows.
-func (o observed) HoldsSecrets() bool { return holdsSecrets(o.Backend) }
-
-// holdsSecrets reports whether b says its values are secrets.
-func holdsSecrets(b backends.Backend) bool {
-	sh, ok := b.(backends.SecretHolder)
-	return ok && sh.HoldsSecrets()
-}
+func (o observed) HoldsSecrets() bool { return resource.HoldsSecrets(o.Backend) }
 
 // Handler serves /metrics (Prometheus), /health (200 while the runner runs) and /ready (200
 // once every resource has synced successfully at least once and the last read of every

@@ -83,7 +83,7 @@ func readSnapshot(ctx context.Context, b backends.Backend, list []*resource.Reso
 }
 
 // HoldsSecrets passes on what the backend says (backends.SecretHolder).
-func (s *snapshot) HoldsSecrets() bool { return holdsSecrets(s.Backend) }
+func (s *snapshot) HoldsSecrets() bool { return resource.HoldsSecrets(s.Backend) }
 
 // Get returns the snapshot's keys at or under prefixes, or asks the backend for prefixes it
 // does not cover.
