@@ -64,8 +64,10 @@ func TestSetVault(t *testing.T) {
 	}
 	for name, want := range map[string]os.FileMode{"secret.out": 0o600, "perms.out": 0o640, "key.out": 0o644} {
 		st, err := os.Stat(f.path(name))
-		if err != nil || st.Mode().Perm() != want {
-			t.Errorf("%s: %v, %v; want mode %v", name, st.Mode(), err, want)
+		if err != nil {
+			t.Errorf("%s: %v; want mode %v", name, err, want)
+		} else if st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v; want mode %v", name, st.Mode(), want)
 		}
 	}
 	f.want("secret.out", "s3cr3t")
