@@ -83,24 +83,24 @@ func (c *Client) read(ctx context.Context, prefixes []string) (map[string]string
 		rel := strings.TrimPrefix(p, "/")
 		owned := false // ms is longest first: the innermost mount holding rel owns it
 		for _, m := range ms {
+			var sub string // rel inside m
 			switch {
 			case rel == "" || (strings.HasPrefix(m.path, rel+"/") && m.path != rel+"/"):
 				// The prefix holds the whole mount (the root, or a folder of mounts).
-				if m.kv {
-					d, err := c.walk(ctx, m, "", add, listed)
-					if err != nil {
-						return nil, err
-					}
-					denied = append(denied, d...)
+				if !m.kv {
+					continue
 				}
 			case !owned && strings.HasPrefix(rel+"/", m.path):
 				owned = true
-				d, err := c.walk(ctx, m, strings.TrimSuffix(strings.TrimPrefix(rel+"/", m.path), "/"), add, listed)
-				if err != nil {
-					return nil, err
-				}
-				denied = append(denied, d...)
+				sub = strings.TrimSuffix(strings.TrimPrefix(rel+"/", m.path), "/")
+			default:
+				continue
 			}
+			d, err := c.walk(ctx, m, sub, add, listed)
+			if err != nil {
+				return nil, err
+			}
+			denied = append(denied, d...)
 		}
 	}
 	secrets, fields, unread, err := c.readLeaves(ctx, leaves)
