@@ -95,15 +95,13 @@ func keyLineIn(data []byte, header int, key string) int {
 	if header == 0 {
 		return 0
 	}
-	re := regexp.MustCompile(`^\s*["']?` + regexp.QuoteMeta(key) + `["']?\s*=`)
 	lines := strings.Split(string(data), "\n")
-	for i := header; i < len(lines); i++ {
-		if strings.HasPrefix(strings.TrimSpace(lines[i]), "[") {
-			break
-		}
-		if re.MatchString(lines[i]) {
-			return i + 1
-		}
+	end := header
+	for end < len(lines) && !strings.HasPrefix(strings.TrimSpace(lines[end]), "[") {
+		end++
+	}
+	if n := lineOf([]byte(strings.Join(lines[header:end], "\n")), key); n > 0 {
+		return header + n
 	}
 	return header
 }
