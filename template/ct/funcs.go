@@ -94,10 +94,11 @@ func (rs *renderState) kvGet(s string) (*dep.KVGetQuery, string, bool, error) {
 	rs.deps.prefix(p)
 	if rs.pass.store.Consul != nil {
 		data, err := rs.pass.fetch(d)
-		if err != nil || data == nil {
-			if err != nil {
-				rs.fail(err)
-			}
+		if err != nil {
+			rs.fail(err)
+			return d, "", false, nil
+		}
+		if data == nil { // no such key
 			return d, "", false, nil
 		}
 		return d, data.(string), true, nil
