@@ -28,7 +28,8 @@ func (r *Runner) onetime(ctx context.Context) error {
 	errs := make([]error, len(r.cfg.Resources))
 	byStore := map[string][]*resource.Resource{}
 	for _, res := range r.cfg.Resources {
-		byStore[r.storeName(res)] = append(byStore[r.storeName(res)], res)
+		name := r.storeName(res)
+		byStore[name] = append(byStore[name], res)
 	}
 	from := map[string]backends.Backend{} // each store's snapshot, or the store itself
 	for name, list := range byStore {

@@ -32,7 +32,8 @@ func plan(workers map[string]*worker, storeOf func(*resource.Resource) string) m
 	byStore := map[string][]string{}
 	for _, w := range workers {
 		res := w.res.Load()
-		byStore[storeOf(res)] = append(byStore[storeOf(res)], res.Prefixes()...)
+		st := storeOf(res)
+		byStore[st] = append(byStore[st], res.Prefixes()...)
 	}
 	out := make(map[watchKey][]*worker)
 	for st, all := range byStore {
