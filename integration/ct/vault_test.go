@@ -203,8 +203,10 @@ func TestVaultWatch(t *testing.T) {
 	}
 	waitFor("one-s3cr3t pw-s3cr3t\n")
 	for i, want := range []os.FileMode{0o644, 0o600} {
-		if st, err := os.Stat(filepath.Join(dirs[i], "out")); err != nil || st.Mode().Perm() != want {
-			t.Errorf("%s: out: %v, %v; want mode %v", ds[i].name, st.Mode(), err, want)
+		if st, err := os.Stat(filepath.Join(dirs[i], "out")); err != nil {
+			t.Errorf("%s: out: %v; want mode %v", ds[i].name, err, want)
+		} else if st.Mode().Perm() != want {
+			t.Errorf("%s: out: mode %v; want mode %v", ds[i].name, st.Mode(), want)
 		}
 	}
 	cv.write(t, vaultWrite{"kv1/short", map[string]any{"v": "two-s3cr3t", "ttl": "2s"}})
