@@ -243,32 +243,22 @@ func agentConns(tb *fakeTB, addr string) int {
 // runMany runs the -many scenario on a fresh Consul agent and prints the figures: one case
 // per run, as the agent holds a cancelled blocking query until its wait ends, which the next
 // case would count.
-func runMany(pa params, log *slog.Logger) error {
+func runMany(pa params, log *slog.Logger) (err error) {
 	tb := newTB("consul")
 	defer tb.Close()
-	var out []manyResult
-	err := func() (err error) {
-		defer func() {
-			if p := recover(); p != nil {
-				f, ok := p.(fatal)
-				if !ok {
-					panic(p)
-				}
-				err = fmt.Errorf("%s", f.Msg)
+	defer func() {
+		if p := recover(); p != nil {
+			f, ok := p.(fatal)
+			if !ok {
+				panic(p)
 			}
-		}()
-		b, w := startConsul(tb)
-		cw := w.(consulWriter)
-		warm(tb, b, w, pa.warmup)
-		out = append(out, measureMany(tb, b, cw, pa.k, pa.n, pa.noise, pa.gap, pa.settle, log))
-		return nil
+			err = fmt.Errorf("%s", f.Msg)
+		}
 	}()
-	if err != nil {
-		return err
-	}
-	for _, r := range out {
-		fmt.Printf("consul, %d resources on %s/pNN (%d unrelated keys beside them): %d agent connections, %d blocking queries (after %s: %d, %d); put→file p50 %s p95 %s over %d writes; %d renders of resources not written to\n",
-			pa.k, r.Folder, r.Noise, r.Conns, r.Queries, pa.settle, r.SettledConns, r.SettledQueries, ms(r.P50), ms(r.P95), pa.n, r.OtherRenders)
-	}
+	b, w := startConsul(tb)
+	warm(tb, b, w, pa.warmup)
+	r := measureMany(tb, b, w.(consulWriter), pa.k, pa.n, pa.noise, pa.gap, pa.settle, log)
+	fmt.Printf("consul, %d resources on %s/pNN (%d unrelated keys beside them): %d agent connections, %d blocking queries (after %s: %d, %d); put→file p50 %s p95 %s over %d writes; %d renders of resources not written to\n",
+		pa.k, r.Folder, r.Noise, r.Conns, r.Queries, pa.settle, r.SettledConns, r.SettledQueries, ms(r.P50), ms(r.P95), pa.n, r.OtherRenders)
 	return nil
 }
