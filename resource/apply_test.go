@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 )
@@ -309,24 +308,7 @@ func TestConcurrentAppliesSameDest(t *testing.T) {
 	f := newFixture(t)
 	dest := f.dest("app.conf")
 	r := f.one(tomlFor(dest, "check_cmd = 'test -s {{.src}}'\n"), `{{getv "/db/host"}}`)
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			kv := map[string]string{"/prod/db/host": strings.Repeat("v", i+1)}
-			_, err := r.Apply(context.Background(), kv, f.opts())
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
+	f.applyAtOnce(r, r, r, r, r, r, r, r)
 	if got := readString(t, dest); strings.Trim(got, "v") != "" || got == "" || len(f.stageFiles()) != 0 {
 		t.Errorf("dest %q, stage files %v", got, f.stageFiles())
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/reconf/reconf/internal/testutil"
@@ -82,6 +83,28 @@ func (f *fixture) stageFiles() []string {
 	m, err := filepath.Glob(filepath.Join(f.outDir, ".*"))
 	must(f.t, err)
 	return m
+}
+
+// applyAtOnce applies each of rs at the same time, the i-th with /prod/db/host set to i+1
+// v's, and fails the test with each error.
+func (f *fixture) applyAtOnce(rs ...*Resource) {
+	f.t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(rs))
+	for i, r := range rs {
+		wg.Go(func() {
+			kv := map[string]string{"/prod/db/host": strings.Repeat("v", i+1)}
+			_, err := r.Apply(context.Background(), kv, f.opts())
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			f.t.Error(err)
+		}
+	}
 }
 
 func must(t testing.TB, err error) {

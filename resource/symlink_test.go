@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -149,21 +148,6 @@ func TestApplySymlinkSharesTheTargetsLock(t *testing.T) {
 	viaLink := f.one(tomlFor(link, check), "{{getv \"/db/host\"}}\n")
 	direct := *viaLink
 	direct.Name, direct.Dest = "direct.toml", target
-	var wg sync.WaitGroup
-	errs := make(chan error, 6)
-	for i, r := range []*Resource{viaLink, &direct, viaLink, &direct, viaLink, &direct} {
-		wg.Go(func() {
-			kv := map[string]string{"/prod/db/host": strings.Repeat("v", i+1)}
-			_, err := r.Apply(context.Background(), kv, f.opts())
-			errs <- err
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
+	f.applyAtOnce(viaLink, &direct, viaLink, &direct, viaLink, &direct)
 	assertLink(t, link, "../available/app.conf")
 }
