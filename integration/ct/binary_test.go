@@ -63,7 +63,7 @@ func runBinary(t *testing.T, bin, addr string, c *tcase, v variant) (state, stri
 }
 
 // fileStates describes each of files (paths in dir) as "name: none", "name: MODE" (a folder)
-// or "name: MODE CONTENTS" with mask applied to the contents.
+// or "name: MODE CONTENTS" with mask (when not nil) applied to the contents.
 func fileStates(t *testing.T, dir string, files []string, mask func(string) string) []string {
 	t.Helper()
 	var out []string
@@ -82,7 +82,11 @@ func fileStates(t *testing.T, dir string, files []string, mask func(string) stri
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, fmt.Sprintf("%s: %v %q", f, st.Mode(), mask(string(b))))
+			contents := string(b)
+			if mask != nil {
+				contents = mask(contents)
+			}
+			out = append(out, fmt.Sprintf("%s: %v %q", f, st.Mode(), contents))
 		}
 	}
 	return out
@@ -315,7 +319,7 @@ func TestBinaryCommandLines(t *testing.T) {
 				if r.TimedOut {
 					t.Errorf("%s did not exit within %v", filepath.Base(bin), runTimeout)
 				}
-				s := state{exit: r.Exit, stdout: r.Stdout, files: fileStates(t, dir, sc.compare, func(s string) string { return s })}
+				s := state{exit: r.Exit, stdout: r.Stdout, files: fileStates(t, dir, sc.compare, nil)}
 				states[i] = s
 				if *show {
 					t.Logf("%s: %v\nstderr:\n%s", filepath.Base(bin), s, r.Stderr)

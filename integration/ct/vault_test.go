@@ -251,7 +251,7 @@ func TestVaultFailure(t *testing.T) {
 					Args: []string{"-once", "-template", "in.ctmpl:out", "-vault-addr", cv.srv.URL(),
 						"-vault-token", sc.token, "-vault-renew-token=false", "-vault-retry=false"},
 				}.Run(t)
-				got[i] = fmt.Sprintf("exit %d, files %q", r.Exit, fileStates(t, dir, []string{"out"}, func(s string) string { return s }))
+				got[i] = fmt.Sprintf("exit %d, files %q", r.Exit, fileStates(t, dir, []string{"out"}, nil))
 				if i == 1 && (strings.Contains(r.Stderr, sc.token) || strings.Contains(r.Stderr, "s3cr3t") || !strings.Contains(r.Stderr, "secret/")) {
 					t.Errorf("reconf's log shows the token or a value, or not the path:\n%s", r.Stderr)
 				}
