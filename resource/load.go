@@ -386,7 +386,13 @@ func checkBackend(known []string, name string) error {
 	if name == "" || name == DefaultBackend || slices.Contains(known, name) {
 		return nil
 	}
-	return fmt.Errorf("template.backend: unknown backend %q (known: %s)", name,
+	return fmt.Errorf("template.backend: %w", UnknownBackend(name, known))
+}
+
+// UnknownBackend is the error for a resource naming backend name, which is neither the
+// default nor one of known (the other backends' names, sorted).
+func UnknownBackend(name string, known []string) error {
+	return fmt.Errorf("unknown backend %q (known: %s)", name,
 		strings.Join(append([]string{DefaultBackend}, known...), ", "))
 }
 

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -74,13 +73,13 @@ func newStores(cfg Config) (map[string]*store, error) {
 }
 
 func unknownStore(res *resource.Resource, stores map[string]*store) error {
-	names := []string{resource.DefaultBackend}
+	var names []string
 	for _, n := range sortedKeys(stores) {
 		if n != "" {
 			names = append(names, n)
 		}
 	}
-	return fmt.Errorf("resource %s: unknown backend %q (known: %s)", res.Name, res.Backend, strings.Join(names, ", "))
+	return fmt.Errorf("resource %s: %w", res.Name, resource.UnknownBackend(res.Backend, names))
 }
 
 // sameBackend reports whether a and b are the same backend value (false for a type whose
