@@ -22,14 +22,7 @@ func TestVaultConfdTemplate(t *testing.T) {
 	srv := testservers.Vault(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cfg := vaultapi.DefaultConfig()
-	cfg.Address = srv.URL()
-	rc, err := vaultapi.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cfg.HttpClient.CloseIdleConnections()
-	rc.SetToken(srv.Token)
+	rc := srv.RootClient(t)
 	put := func(path string, data map[string]any) {
 		t.Helper()
 		if _, err := rc.KVv2("secret").Put(ctx, path, data); err != nil {
@@ -50,7 +43,7 @@ func TestVaultConfdTemplate(t *testing.T) {
 	must(rc.Sys().PutPolicyWithContext(ctx, "app", `path "secret/data/app/*" { capabilities = ["read"] }
 path "secret/metadata/app/*" { capabilities = ["list"] }`))
 	must(rc.Sys().EnableAuthWithOptionsWithContext(ctx, "approle", &vaultapi.EnableAuthOptions{Type: "approle"}))
-	_, err = rc.Logical().WriteWithContext(ctx, "auth/approle/role/app", map[string]any{"token_policies": "app"})
+	_, err := rc.Logical().WriteWithContext(ctx, "auth/approle/role/app", map[string]any{"token_policies": "app"})
 	must(err)
 	sec, err := rc.Logical().ReadWithContext(ctx, "auth/approle/role/app/role-id")
 	must(err)

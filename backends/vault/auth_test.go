@@ -65,7 +65,7 @@ func setupAuth(t *testing.T, rc *vaultapi.Client, scan *secretScan, ttl, maxTTL 
 // fail with backends.ErrAuth without showing them.
 func TestAuthMethods(t *testing.T) {
 	srv := testservers.Vault(t)
-	rc := root(t, srv)
+	rc := srv.RootClient(t)
 	scan := newScan(t)
 	scan.secret(srv.Token)
 	roleID, secretID := setupAuth(t, rc, scan, "", "")
@@ -103,7 +103,7 @@ func TestAuthMethods(t *testing.T) {
 // TestCertAuth logs in with a client certificate over TLS.
 func TestCertAuth(t *testing.T) {
 	srv := testservers.VaultTLS(t)
-	rc := root(t, srv)
+	rc := srv.RootClient(t)
 	scan := newScan(t)
 	setupAuth(t, rc, scan, "", "")
 	pki := testservers.NewPKI(t)
@@ -132,7 +132,7 @@ func TestCertAuth(t *testing.T) {
 // prefixes still read.
 func TestPolicyDeniesPath(t *testing.T) {
 	srv := testservers.Vault(t)
-	rc := root(t, srv)
+	rc := srv.RootClient(t)
 	scan := newScan(t)
 	setupAuth(t, rc, scan, "", "")
 	c := client(t, scan, Config{Address: srv.URL(), AuthType: AuthUserpass, Username: "reconf", Password: "pass-Word-1"})
@@ -170,7 +170,7 @@ func TestPolicyDeniesPath(t *testing.T) {
 // them and, at the max TTL, logs in again; reads keep working all along.
 func TestRenewAndRelogin(t *testing.T) {
 	srv := testservers.Vault(t)
-	rc := root(t, srv)
+	rc := srv.RootClient(t)
 	scan := newScan(t)
 	roleID, secretID := setupAuth(t, rc, scan, "2s", "6s")
 	for _, cfg := range []Config{
@@ -210,7 +210,7 @@ func TestRenewAndRelogin(t *testing.T) {
 // once it reaches its max TTL the log says it cannot be replaced.
 func TestTokenRenewal(t *testing.T) {
 	srv := testservers.Vault(t)
-	rc := root(t, srv)
+	rc := srv.RootClient(t)
 	scan := newScan(t)
 	setupAuth(t, rc, scan, "", "")
 	sec, err := rc.Auth().Token().CreateWithContext(ctxT(t), &vaultapi.TokenCreateRequest{
@@ -249,7 +249,7 @@ func ptr[T any](v T) *T { return &v }
 // next Get by logging in again.
 func TestRevokedTokenRelogin(t *testing.T) {
 	srv := testservers.Vault(t)
-	rc := root(t, srv)
+	rc := srv.RootClient(t)
 	scan := newScan(t)
 	roleID, secretID := setupAuth(t, rc, scan, "", "")
 	c := client(t, scan, Config{Address: srv.URL(), AuthType: AuthAppRole, RoleID: roleID, SecretID: secretID})

@@ -12,7 +12,7 @@ import (
 // version 2 mount: a mount lookup, one LIST and 1,000 reads, DefaultConcurrency at a time.
 func BenchmarkPoll1000(b *testing.B) {
 	srv := testservers.Vault(b)
-	rc := root(b, srv)
+	rc := srv.RootClient(b)
 	ctx := context.Background()
 	for i := range 1000 {
 		if _, err := rc.KVv2("secret").Put(ctx, fmt.Sprintf("bench/k%04d", i), map[string]any{"value": fmt.Sprint(i)}); err != nil {

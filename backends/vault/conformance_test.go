@@ -20,7 +20,7 @@ import (
 // KeyCharacters/dot only on KV v2.
 func TestConformance(t *testing.T) {
 	srv := testservers.Vault(t)
-	rc := root(t, srv)
+	rc := srv.RootClient(t)
 	for _, version := range []int{1, 2} {
 		t.Run(map[int]string{1: "kv1", 2: "kv2"}[version], func(t *testing.T) {
 			h := kvHarness{rc: rc, version: version}

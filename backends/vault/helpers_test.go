@@ -11,7 +11,6 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 	"go.uber.org/goleak"
 
-	"github.com/reconf/reconf/internal/testservers"
 	"github.com/reconf/reconf/internal/testutil"
 )
 
@@ -35,22 +34,6 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// root is a vault/api client with the root token, to set Vault up the way an operator would.
-func root(t testing.TB, v *testservers.VaultServer) *vaultapi.Client {
-	t.Helper()
-	cfg := vaultapi.DefaultConfig()
-	cfg.Address = v.URL()
-	cfg.MaxRetries = 0
-	if v.CAFile != "" {
-		must(t, cfg.ConfigureTLS(&vaultapi.TLSConfig{CACert: v.CAFile}))
-	}
-	c, err := vaultapi.NewClient(cfg)
-	must(t, err)
-	c.SetToken(v.Token)
-	t.Cleanup(func() { cfg.HttpClient.CloseIdleConnections() })
-	return c
 }
 
 // mountKV enables a KV engine of version 1 or 2 at path (an existing mount is kept).

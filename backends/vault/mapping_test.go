@@ -15,7 +15,7 @@ import (
 // latest version, and confd's explicit /data/ form.
 func TestMapping(t *testing.T) {
 	srv := testservers.Vault(t)
-	rc := root(t, srv)
+	rc := srv.RootClient(t)
 	scan := newScan(t)
 	mountKV(t, rc, "kv1", 1)
 	ctx := ctxT(t)

@@ -15,7 +15,7 @@ import (
 // empty map; after unsealing the same client reads again.
 func TestSealed(t *testing.T) {
 	srv := testservers.Vault(t)
-	rc := root(t, srv)
+	rc := srv.RootClient(t)
 	scan := newScan(t)
 	scan.secret(srv.Token, "sealed-Value-1")
 	_, err := rc.KVv2("secret").Put(ctxT(t), "app/x", map[string]any{"value": "sealed-Value-1"})
@@ -51,7 +51,7 @@ func TestSealed(t *testing.T) {
 // back (dev Vault restarts empty: the test writes the secret again) the same client reads.
 func TestStopStart(t *testing.T) {
 	srv := testservers.Vault(t)
-	rc := root(t, srv)
+	rc := srv.RootClient(t)
 	scan := newScan(t)
 	scan.secret(srv.Token, "restart-Value-1", "restart-Value-2")
 	_, err := rc.KVv2("secret").Put(ctxT(t), "app/x", map[string]any{"value": "restart-Value-1"})

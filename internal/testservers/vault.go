@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	vaultapi "github.com/hashicorp/vault/api"
+
 	"github.com/reconf/reconf/internal/testutil"
 )
 
@@ -46,6 +48,27 @@ func (v *VaultServer) URL() string {
 		return "https://" + v.Addr
 	}
 	return "http://" + v.Addr
+}
+
+// RootClient is a vault/api client with the root token (no retries, trusting CAFile), to set
+// Vault up the way an operator would. Its idle connections close when the test ends.
+func (v *VaultServer) RootClient(t testing.TB) *vaultapi.Client {
+	t.Helper()
+	cfg := vaultapi.DefaultConfig()
+	cfg.Address = v.URL()
+	cfg.MaxRetries = 0
+	if v.CAFile != "" {
+		if err := cfg.ConfigureTLS(&vaultapi.TLSConfig{CACert: v.CAFile}); err != nil {
+			t.Fatalf("testservers: vault: %v", err)
+		}
+	}
+	c, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		t.Fatalf("testservers: vault: %v", err)
+	}
+	c.SetToken(v.Token)
+	t.Cleanup(func() { cfg.HttpClient.CloseIdleConnections() })
+	return c
 }
 
 var unsealKeyRE = regexp.MustCompile(`Unseal Key: (\S+)`)
