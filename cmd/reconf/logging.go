@@ -59,6 +59,15 @@ func redactValue(name, v string) string {
 	return v
 }
 
+// redactNodes is the node list for a log line: comma-separated, passwords hidden.
+func redactNodes(nodes []string) string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = redactNode(n)
+	}
+	return strings.Join(out, ",")
+}
+
 // redactNode hides a password inside a node URL ("redis://user:pw@host" → "redis://user:<redacted>@host").
 func redactNode(n string) string {
 	u, err := url.Parse(n)
@@ -88,11 +97,7 @@ func logEffective(log *slog.Logger, c *config) {
 		case isSecret(f.Name, o.Backend):
 			v = redacted
 		case f.Name == "node":
-			nodes := o.Nodes.values()
-			for i, n := range nodes {
-				nodes[i] = redactNode(n)
-			}
-			v = strings.Join(nodes, ",")
+			v = redactNodes(o.Nodes.values())
 		}
 		src := c.source[f.Name]
 		if src != "" && src != "default" {

@@ -170,11 +170,7 @@ func openStores(c *config, def backends.Backend, log *slog.Logger) (map[string]r
 			all = append(all, opened{st.opts.Backend, o, b})
 		}
 		out[name] = runner.Store{Driver: st.opts.Backend, Backend: b}
-		nodes := st.opts.Nodes.values()
-		for i, n := range nodes {
-			nodes[i] = redactNode(n)
-		}
-		log.Debug("backend", "name", name, "backend", st.opts.Backend, "nodes", strings.Join(nodes, ","))
+		log.Debug("backend", "name", name, "backend", st.opts.Backend, "nodes", redactNodes(st.opts.Nodes.values()))
 	}
 	return out, closeAll, nil
 }
