@@ -41,12 +41,12 @@ func opError(op, path string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("vault: %s %s: %w", op, path, err)
 	}
+	cause := err
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		// The url.Error repeats the request's URL; keep only its cause.
-		return fmt.Errorf("vault: %s %s: %v: %w", op, path, ue.Err, backends.ErrUnavailable)
+		cause = ue.Err // the url.Error repeats the request's URL; keep only its cause
 	}
-	return fmt.Errorf("vault: %s %s: %v: %w", op, path, err, backends.ErrUnavailable)
+	return fmt.Errorf("vault: %s %s: %v: %w", op, path, cause, backends.ErrUnavailable)
 }
 
 // statusSentinel maps an HTTP status to the backends sentinel a caller classifies by:
