@@ -23,6 +23,16 @@ type blocking struct {
 	wait  time.Duration // the longest the agent may hold the query (0: not blocking)
 }
 
+// listData lists p as list does and returns the answer as a kvData.
+func (c *Client) listData(ctx context.Context, p string, b blocking) (listed, *kvData, error) {
+	var entries []entry
+	l, err := c.list(ctx, p, b, func(b []entry) { entries = append(entries, b...) })
+	if err != nil {
+		return listed{}, nil, err
+	}
+	return l, newKVData(entries), nil
+}
+
 // list reads every key under prefix p (a cleaned path) with one request, as the api client's
 // KV().List would (same address, path prefix, TLS, token, basic auth, datacenter, namespace and
 // partition: all taken from the api.Config that api.NewClient completed), but decodes the

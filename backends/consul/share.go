@@ -255,12 +255,9 @@ func (g *group) later() {
 	g.loops.Add(1)
 	g.timer = time.AfterFunc(wait, func() {
 		defer g.loops.Done()
-		var (
-			entries []entry
-			why     string
-		)
+		var why string
 		ctx, cancel := context.WithTimeout(g.ctx, g.c.cfg.RequestTimeout)
-		l, err := g.c.list(ctx, g.folder, blocking{}, func(b []entry) { entries = append(entries, b...) })
+		l, d, err := g.c.listData(ctx, g.folder, blocking{})
 		cancel()
 		g.mu.Lock()
 		defer g.mu.Unlock()
@@ -269,7 +266,7 @@ func (g *group) later() {
 			return
 		}
 		if err == nil {
-			why = g.cost(l, newKVData(entries))
+			why = g.cost(l, d)
 		}
 		switch {
 		case err != nil || why != "":
@@ -345,10 +342,7 @@ func (l *folderLoop) query(ctx context.Context, q *api.QueryOptions) (uint64, ui
 		GotConn: func(info httptrace.GotConnInfo) { l.conn.Store(&connRef{c: info.Conn}) },
 	})
 	g := l.g
-	var entries []entry
-	ls, err := g.c.list(ctx, g.folder, blocking{index: q.WaitIndex, wait: q.WaitTime}, func(b []entry) {
-		entries = append(entries, b...)
-	})
+	ls, d, err := g.c.listData(ctx, g.folder, blocking{index: q.WaitIndex, wait: q.WaitTime})
 	if err != nil {
 		err = g.c.wrap("watch folder "+g.folder, err)
 		if errors.Is(err, backends.ErrAuth) {
@@ -360,7 +354,6 @@ func (l *folderLoop) query(ctx context.Context, q *api.QueryOptions) (uint64, ui
 		}
 		return 0, 0, err
 	}
-	d := newKVData(entries)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.seq == l.seq {

@@ -58,14 +58,11 @@ func (w *kvWatch) query(ctx context.Context, q *api.QueryOptions) (uint64, uint6
 			GotConn: func(info httptrace.GotConnInfo) { w.m.setConn(info.Conn) },
 		})
 	}
-	var entries []entry
-	l, err := w.c.list(ctx, w.prefix, blocking{index: q.WaitIndex, wait: q.WaitTime}, func(b []entry) {
-		entries = append(entries, b...)
-	})
+	l, d, err := w.c.listData(ctx, w.prefix, blocking{index: q.WaitIndex, wait: q.WaitTime})
 	if err != nil {
 		return 0, 0, w.c.wrap("watch "+w.prefix, err)
 	}
-	w.pending = newKVData(entries)
+	w.pending = d
 	return l.index, w.pending.fp, nil
 }
 
