@@ -33,16 +33,9 @@ type ctProc struct {
 	err            error
 }
 
-// ctEnv is the test's environment without RECONF_* and CONSUL_* variables.
-func ctEnv() []string {
-	var env []string
-	for _, kv := range cleanEnv() {
-		if !strings.HasPrefix(kv, "CONSUL_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
+// ctEnv is the test's environment without the variables either binary reads as settings
+// (RECONF_*, CONSUL_*, VAULT_*, …; see testservers.ConsulTemplateEnv).
+func ctEnv() []string { return testservers.ConsulTemplateEnv() }
 
 func ctStart(t *testing.T, path, dir string, args ...string) *ctProc {
 	t.Helper()

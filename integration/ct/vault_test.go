@@ -137,11 +137,7 @@ func startDaemon(t *testing.T, bin, dir string, args ...string) *daemon {
 	t.Helper()
 	d := &daemon{name: filepath.Base(bin), cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	d.cmd.Dir = dir
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "VAULT_") && !strings.HasPrefix(kv, "CONSUL_") && !strings.HasPrefix(kv, "RECONF_") {
-			d.cmd.Env = append(d.cmd.Env, kv)
-		}
-	}
+	d.cmd.Env = testservers.ConsulTemplateEnv()
 	d.cmd.Stderr = &d.stderr
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.cmd.Start(); err != nil {

@@ -74,6 +74,19 @@ type ConsulTemplateCmd struct {
 // VAULT_TOKEN, NOMAD_ADDR, CT_LOCAL_CONFIG, …) and reconf's own RECONF_* settings.
 var hostEnvPrefixes = []string{"CONSUL_", "VAULT_", "NOMAD_", "CT_", "RECONF_"}
 
+// ConsulTemplateEnv is this process's environment without the variables consul-template
+// (and reconf in its mode) would read as settings (hostEnvPrefixes): what a test starts either
+// binary with, so that only its own flags and variables configure it.
+func ConsulTemplateEnv() []string {
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !slices.ContainsFunc(hostEnvPrefixes, func(p string) bool { return strings.HasPrefix(kv, p) }) {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
 // ConsulTemplateResult is what a run printed and how it ended.
 type ConsulTemplateResult struct {
 	Stdout, Stderr string
@@ -95,13 +108,7 @@ func (c ConsulTemplateCmd) Run(t testing.TB) ConsulTemplateResult {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = c.Dir
-	env := []string{}
-	for _, kv := range os.Environ() {
-		if !slices.ContainsFunc(hostEnvPrefixes, func(p string) bool { return strings.HasPrefix(kv, p) }) {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env, c.Env...)
+	cmd.Env = append(ConsulTemplateEnv(), c.Env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
