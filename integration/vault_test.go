@@ -75,14 +75,20 @@ path "secret/metadata/app/*" { capabilities = ["list"] }`))
 		}
 	}
 
-	out, err := execCombined(reconfBin, append(common, "-onetime", "-auth-type", "token", "-auth-token", srv.Token)...)
-	if err != nil {
-		t.Fatalf("reconf -onetime: %v\n%s", err, out)
+	// onetime runs reconf -onetime with args and checks the file it renders and its output.
+	onetime := func(what string, args ...string) {
+		t.Helper()
+		out, err := execCombined(reconfBin, args...)
+		if err != nil {
+			t.Fatalf("reconf %s: %v\n%s", what, err, out)
+		}
+		if got := readFile(t, dest); got != want("pw-E2E-1") {
+			t.Fatalf("%s rendered:\n%s\nwant:\n%s", what, got, want("pw-E2E-1"))
+		}
+		noSecrets(what, out)
 	}
-	if got := readFile(t, dest); got != want("pw-E2E-1") {
-		t.Fatalf("-onetime rendered:\n%s\nwant:\n%s", got, want("pw-E2E-1"))
-	}
-	noSecrets("-onetime", out)
+
+	onetime("-onetime", append(common, "-onetime", "-auth-type", "token", "-auth-token", srv.Token)...)
 	// A resource reading secrets and setting no mode writes its file 0600 (backends.SecretHolder).
 	if st, err := os.Stat(dest); err != nil {
 		t.Error(err)
@@ -95,14 +101,7 @@ path "secret/metadata/app/*" { capabilities = ["list"] }`))
 	toml := filepath.Join(dir, "confd.toml")
 	writeFile(t, toml, "backend = \"vault\"\nnodes = [\""+srv.URL()+"\"]\nauth_type = \"app-role\"\n"+
 		"role_id = \""+roleID+"\"\nsecret_id = \""+secretID+"\"\nconfdir = \""+confdir+"\"\n")
-	out, err = execCombined(reconfBin, "-onetime", "-config-file", toml, "-log-level", "debug")
-	if err != nil {
-		t.Fatalf("reconf -onetime -config-file: %v\n%s", err, out)
-	}
-	if got := readFile(t, dest); got != want("pw-E2E-1") {
-		t.Fatalf("-onetime from confd.toml rendered:\n%s", got)
-	}
-	noSecrets("-onetime -config-file", out)
+	onetime("-onetime -config-file", "-onetime", "-config-file", toml, "-log-level", "debug")
 	must(os.Remove(dest))
 
 	// Vault as a named store beside a default env backend ([backends.secrets], README's example).
@@ -112,14 +111,7 @@ path "secret/metadata/app/*" { capabilities = ["list"] }`))
 	writeFile(t, filepath.Join(named, "templates", "app.conf.tmpl"), readFile(t, filepath.Join(confdir, "templates", "app.conf.tmpl")))
 	writeFile(t, toml, "backend = \"env\"\nconfdir = \""+named+"\"\n[backends.secrets]\nbackend = \"vault\"\nnodes = [\""+srv.URL()+"\"]\n"+
 		"auth_type = \"app-role\"\nrole_id = \""+roleID+"\"\nsecret_id = \""+secretID+"\"\n")
-	out, err = execCombined(reconfBin, "-onetime", "-config-file", toml, "-log-level", "debug")
-	if err != nil {
-		t.Fatalf("reconf -onetime with [backends.secrets]: %v\n%s", err, out)
-	}
-	if got := readFile(t, dest); got != want("pw-E2E-1") {
-		t.Fatalf("[backends.secrets] rendered:\n%s", got)
-	}
-	noSecrets("[backends.secrets]", out)
+	onetime("-onetime with [backends.secrets]", "-onetime", "-config-file", toml, "-log-level", "debug")
 	must(os.Remove(dest))
 
 	// A second resource reads a secret the app-role's policy does not grant: it fails, naming the
