@@ -326,6 +326,23 @@ func (g *group) feed(m *member, a *folderAnswer) bool {
 	return signal
 }
 
+// connected points the mirrors of the members that folder loop seq feeds at the connection its
+// query now waits on, as a watch's own query does (a mirror is served while that connection is
+// open): recorded only with an answer, it named the connection of the query before, which the
+// HTTP client may have closed since.
+func (g *group) connected(seq int, ref *connRef) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.seq != seq {
+		return
+	}
+	for _, m := range g.members {
+		if m.fed && m.w.m != nil {
+			m.w.m.conn.Store(ref)
+		}
+	}
+}
+
 // folderLoop is one run of a group's folder query; only run's goroutine calls its methods.
 type folderLoop struct {
 	g       *group
@@ -339,7 +356,11 @@ var _ target = (*folderLoop)(nil)
 
 func (l *folderLoop) query(ctx context.Context, q *api.QueryOptions) (uint64, uint64, error) {
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(info httptrace.GotConnInfo) { l.conn.Store(&connRef{c: info.Conn}) },
+		GotConn: func(info httptrace.GotConnInfo) {
+			ref := &connRef{c: info.Conn}
+			l.conn.Store(ref)
+			l.g.connected(l.seq, ref)
+		},
 	})
 	g := l.g
 	ls, d, err := g.c.listData(ctx, g.folder, blocking{index: q.WaitIndex, wait: q.WaitTime})
