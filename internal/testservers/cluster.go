@@ -310,11 +310,17 @@ func ZooKeeperCommand(ctx context.Context, s *Server, cmd string) (string, error
 	return tcpExchange(ctx, s.Addr, cmd, true)
 }
 
+// AgentRPCClientTimeout is the client agent setting reconf's supported Consul setup asks for:
+// a query that needs no blocking (reconf's leader probe) and goes unanswered for 2 s fails, and
+// the agent moves to its next server at once instead of when its gossip declares a frozen
+// server dead (4 s to over 30 s with Lifeguard's defaults; the default timeout is 60 s).
+const AgentRPCClientTimeout = `limits { rpc_client_timeout = "2s" }`
+
 // ConsulCluster starts n Consul servers (-bootstrap-expect n, joined over Serf on loopback,
-// raft_multiplier 1 as Consul recommends for production) and one client agent joined to them,
-// and waits until each knows the leader. Members[i].Addr is server i's HTTP address;
-// Agent.Addr is the client agent's, which clients are meant to use. Servers keep their data on
-// disk: a restarted server rejoins with its state.
+// raft_multiplier 1 as Consul recommends for production) and one client agent joined to them
+// (with AgentRPCClientTimeout), and waits until each knows the leader. Members[i].Addr is
+// server i's HTTP address; Agent.Addr is the client agent's, which clients are meant to use.
+// Servers keep their data on disk: a restarted server rejoins with its state.
 func ConsulCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	bin := ConsulBinary()
@@ -338,7 +344,8 @@ func ConsulCluster(t testing.TB, n int) *Cluster {
 		ports[i] = m.Ports
 	}
 	c := &Cluster{Name: "consul", Members: members, leader: consulIsLeader}
-	c.Agent = launch(t, consulAgent{bin: bin, node: "agent", roles: []string{"http", "serf_lan"}, joins: joins(ports)}.spec())
+	c.Agent = launch(t, consulAgent{bin: bin, node: "agent", roles: []string{"http", "serf_lan"}, joins: joins(ports),
+		extra: []string{"-hcl", AgentRPCClientTimeout}}.spec())
 	return c
 }
 
