@@ -44,6 +44,7 @@ type Client struct {
 	epoch    time.Time    // when New ran: heard counts from it on the monotonic clock
 	heard    atomic.Int64 // time from epoch to the agent's latest answer to any request
 	stall    stallWatch   // sends blocking queries again when a server may hold them (stall.go)
+	advised  sync.Once    // the agent's configuration was checked (agentcfg.go)
 }
 
 var (

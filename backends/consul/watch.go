@@ -171,6 +171,7 @@ func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}
 func (c *Client) run(ctx context.Context, what string, q query, t target) {
 	log := c.cfg.Logger.With("backend", "consul", "watch", what)
 	defer c.startProber()()
+	c.adviseAgent(ctx)
 	var (
 		wait    uint64 // the index to wait on
 		failed  bool
