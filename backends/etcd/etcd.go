@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -47,6 +46,7 @@ type Client struct {
 
 	mirrors    backends.COWList[*mirror] // the mirrors of the running watches
 	serverGets atomic.Int64              // Get and GetSorted calls that read the server (for tests)
+	budget     int                       // keys asked for per read transaction (pageBudget; tests lower it)
 }
 
 var (
@@ -79,7 +79,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, classify(nodes, "connect", err)
 	}
-	return &Client{cfg: cfg, cli: cli, nodes: nodes, revs: map[string]int64{}}, nil
+	return &Client{cfg: cfg, cli: cli, nodes: nodes, revs: map[string]int64{}, budget: pageBudget}, nil
 }
 
 // classify wraps err with the place and the sentinel that says whether retrying can help.
@@ -228,18 +228,25 @@ func (c *Client) readAt(ctx context.Context, ps []string, rev int64, reset func(
 	return got, err
 }
 
-// pageSize bounds the keys of one range response: a big prefix is read in pages, each turned
-// into map entries and dropped before the next arrives, so the raw response and the map are
-// never both whole in memory. Smaller pages cost time (etcd 3.4 scans the rest of the range's
-// index for every page): for 100,000 keys, pages of 10,000 took 225 ms, of 25,000 185 ms, one
-// response 149 ms, and one response raised reconf's peak RSS by about 20 MiB.
-const pageSize = 25_000
+// pageSize bounds the keys of one range response and pageBudget the keys asked for in one
+// transaction: a big read comes in pages, each turned into strings and dropped before the
+// next arrives, so the decoded response (protobuf structs and gRPC buffers, about twice the
+// size of the strings made from it) is never whole in memory. One transaction for the 100
+// ranges of 50 prefixes × 1,000 keys raised -onetime's peak RSS from 45 to 60 MiB. Smaller
+// pages cost time: etcd 3.4 walks the rest of a range's index for every page (to count it);
+// for 100,000 keys pages of 10,000 took 225 ms, of 25,000 185 ms, one response 149 ms. So a
+// lone range of unknown size is asked for pageSize keys, and ranges read together share
+// pageBudget; once a range's size is known the rest of it comes in pages of up to pageSize.
+const (
+	pageSize   = 25_000
+	pageBudget = 8_192
+)
 
 // keyRange is one range to read: key alone when end is "", else [key, end).
 type keyRange struct{ key, end string }
 
-func (r keyRange) op(rev int64) clientv3.Op {
-	opts := []clientv3.OpOption{clientv3.WithLimit(pageSize)}
+func (r keyRange) op(rev int64, limit int) clientv3.Op {
+	opts := []clientv3.OpOption{clientv3.WithLimit(int64(limit))}
 	if r.end != "" {
 		opts = append(opts, clientv3.WithRange(r.end))
 	}
@@ -263,34 +270,61 @@ func ranges(ps []string) []keyRange {
 	return rs
 }
 
+// pending is a range (index i in ranges(ps)) still to read from r.key on, with left keys in
+// it as far as known (-1: not yet asked).
+type pending struct {
+	i    int
+	r    keyRange
+	left int
+}
+
+// limit is the page to ask for: one key, the rest of a range whose size is known (up to
+// pageSize), pageSize for the last range of unknown size, or a share of the budget (keys per
+// transaction) among the unknown ranges still to read.
+func (p pending) limit(unknown, budget int) int {
+	switch {
+	case p.r.end == "":
+		return 1
+	case p.left >= 0:
+		return min(p.left, pageSize)
+	case unknown <= 1:
+		return pageSize
+	}
+	return max(64, budget/unknown)
+}
+
 // read runs ranges(ps) at revision rev (0: the latest) and returns the revision they were read
-// at, handing each page to add. The first page of every range comes in one transaction (or,
-// past etcd's limit on operations per transaction, several pinned to the first one's
-// revision); further pages are read pinned to that revision too, in key order within their
-// range.
+// at, handing each page to add. The first transaction fixes the revision; every later one is
+// pinned to it. Each transaction asks for at most c.budget keys (at most maxTxnOps ranges),
+// except a lone range, which asks for up to pageSize; a range's pages come in key order.
 func (c *Client) read(ctx context.Context, ps []string, rev int64, reset func(n int), add func(i int, count int64, kvs []*mvccpb.KeyValue)) (int64, error) {
 	rs := ranges(ps)
-	type cont struct {
-		i int
-		r keyRange
+	queue := make([]pending, len(rs))
+	unknown := 0 // ranges (not single keys) whose size is not known yet
+	for i, r := range rs {
+		queue[i] = pending{i, r, -1}
+		if r.end != "" {
+			unknown++
+		}
 	}
-	var more []cont // ranges with pages left, starting after the last key read
 	first := true
-	page := func(i int, r keyRange, resp *etcdserverpb.RangeResponse) {
-		if first {
-			reset(int(resp.Count))
-			first = false
+	for len(queue) > 0 {
+		// take ranges from the front while their pages fit the budget
+		var batch []pending
+		var limits []int
+		sum := 0
+		for len(queue) > 0 && len(batch) < maxTxnOps {
+			p := queue[0]
+			l := p.limit(unknown, c.budget)
+			if len(batch) > 0 && p.r.end != "" && sum+l > c.budget {
+				break
+			}
+			batch, limits, sum = append(batch, p), append(limits, l), sum+l
+			queue = queue[1:]
 		}
-		add(i, resp.Count, resp.Kvs)
-		if resp.More && len(resp.Kvs) > 0 {
-			more = append(more, cont{i, keyRange{string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00", r.end}})
-		}
-	}
-	for start := 0; start < len(rs); start += maxTxnOps {
-		chunk := rs[start:min(start+maxTxnOps, len(rs))]
-		ops := make([]clientv3.Op, len(chunk))
-		for i, r := range chunk {
-			ops[i] = r.op(rev)
+		ops := make([]clientv3.Op, len(batch))
+		for j, p := range batch {
+			ops[j] = p.r.op(rev, limits[j])
 		}
 		resp, err := c.cli.Txn(ctx).Then(ops...).Commit()
 		if err != nil {
@@ -299,18 +333,21 @@ func (c *Client) read(ctx context.Context, ps []string, rev int64, reset func(n 
 		if rev == 0 {
 			rev = resp.Header.Revision
 		}
-		for i, r := range resp.Responses {
-			page(start+i, chunk[i], r.GetResponseRange())
+		for j, op := range resp.Responses {
+			rr := op.GetResponseRange()
+			if first {
+				reset(int(rr.Count))
+				first = false
+			}
+			p := batch[j]
+			if p.left < 0 && p.r.end != "" {
+				unknown--
+			}
+			add(p.i, rr.Count, rr.Kvs)
+			if rr.More && len(rr.Kvs) > 0 {
+				queue = append(queue, pending{p.i, keyRange{string(rr.Kvs[len(rr.Kvs)-1].Key) + "\x00", p.r.end}, int(rr.Count) - len(rr.Kvs)})
+			}
 		}
-	}
-	for len(more) > 0 {
-		m := more[0] // oldest first: a range's pages stay in key order
-		more = more[1:]
-		resp, err := c.cli.Do(ctx, m.r.op(rev))
-		if err != nil {
-			return 0, err
-		}
-		page(m.i, m.r, (*etcdserverpb.RangeResponse)(resp.Get()))
 	}
 	if first {
 		reset(0)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/reconf/reconf/internal/testservers"
@@ -76,4 +77,84 @@ func TestGetPages(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReadBudget: many ranges are read in transactions of a bounded number of keys, each page
+// pinned to the first transaction's revision: read at an older revision returns exactly that
+// revision's keys and values after the store changed, and a read at the latest revision
+// returns the new ones, in order.
+func TestReadBudget(t *testing.T) {
+	srv := testservers.Etcd(t)
+	cli := raw(t, "http://"+srv.Addr)
+	var ops []clientv3.Op
+	var rev int64
+	flush := func() {
+		if len(ops) == 0 {
+			return
+		}
+		resp, err := cli.Txn(ctxT(t)).Then(ops...).Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev, ops = resp.Header.Revision, ops[:0]
+	}
+	write := func(gen string, extra int) map[string]string {
+		want := map[string]string{}
+		for p := range 30 {
+			if p%2 == 1 {
+				k := fmt.Sprintf("/bud/p%02d", p)
+				want[k] = gen + k
+			}
+			for i := range (p*37)%150 + extra {
+				want[fmt.Sprintf("/bud/p%02d/k%03d", p, i)] = fmt.Sprintf("%s-%d-%d", gen, p, i)
+			}
+		}
+		for k, v := range want {
+			ops = append(ops, clientv3.OpPut(k, v))
+			if len(ops) == maxTxnOps {
+				flush()
+			}
+		}
+		flush()
+		return want
+	}
+	old := write("old", 0)
+	oldRev := rev
+	now := write("new", 3)
+	cl := newClient(t, testConfig(srv))
+	cl.budget = 200
+	var ps []string
+	for p := range 30 {
+		ps = append(ps, fmt.Sprintf("/bud/p%02d", p))
+	}
+	check := func(name string, want map[string]string, keys, values []string) {
+		t.Helper()
+		if len(keys) != len(want) || len(values) != len(keys) || !slices.IsSorted(keys) {
+			t.Fatalf("%s: %d keys (sorted %v), %d values; want %d", name, len(keys), slices.IsSorted(keys), len(values), len(want))
+		}
+		for i, k := range keys {
+			if want[k] != values[i] {
+				t.Fatalf("%s: %s = %q, want %q", name, k, values[i], want[k])
+			}
+		}
+	}
+	var sp sortedParts
+	pages := 0
+	got, err := cl.read(ctxT(t), ps, oldRev, sp.reset, func(i int, count int64, kvs []*mvccpb.KeyValue) {
+		pages++
+		sp.add(i, count, kvs)
+	})
+	if err != nil || got != oldRev {
+		t.Fatalf("read at %d: revision %d, %v", oldRev, got, err)
+	}
+	keys, values := sp.join()
+	check("at the old revision", old, keys, values)
+	if pages <= len(ranges(ps)) {
+		t.Fatalf("%d pages for %d ranges: nothing was read in more than one page", pages, len(ranges(ps)))
+	}
+	keys, values, err = cl.GetSorted(ctxT(t), ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("latest", now, keys, values)
 }
