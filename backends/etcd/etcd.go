@@ -196,25 +196,35 @@ func (s *sortedParts) join() (keys, values []string) {
 	return keys, values
 }
 
-// get reads prefixes (deduplicated) and hands every page to add with the index of its range in
-// ranges(ps) and the number of keys left in that range from the page on. reset is called with
-// the expected number of keys before the first page of each attempt (a compacted revision
-// makes it start again).
+// get reads prefixes (deduplicated) at the latest revision (see getAt).
 func (c *Client) get(ctx context.Context, prefixes []string, reset func(n int), add func(i int, count int64, kvs []*mvccpb.KeyValue)) error {
+	_, err := c.getAt(ctx, prefixes, 0, reset, add)
+	return err
+}
+
+// getAt reads prefixes (deduplicated) at revision rev (0: the latest; a revision compacted
+// away: the latest too) and hands every page to add with the index of its range in ranges(ps)
+// and the number of keys left in that range from the page on. reset is called with the
+// expected number of keys before the first page of each attempt (a compacted revision makes
+// it start again). It returns the revision read.
+func (c *Client) getAt(ctx context.Context, prefixes []string, rev int64, reset func(n int), add func(i int, count int64, kvs []*mvccpb.KeyValue)) (int64, error) {
 	ps := backends.Dedupe(prefixes)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	c.serverGets.Add(1)
-	rev, err := c.readAt(ctx, ps, 0, reset, add)
+	got, err := c.readAt(ctx, ps, rev, reset, add)
+	if rev != 0 && errors.Is(err, rpctypes.ErrCompacted) {
+		got, err = c.readAt(ctx, ps, 0, reset, add)
+	}
 	if err != nil {
-		return classify(c.nodes, fmt.Sprintf("get %s", strings.Join(ps, ",")), err)
+		return 0, classify(c.nodes, fmt.Sprintf("get %s", strings.Join(ps, ",")), err)
 	}
 	c.mu.Lock()
 	for _, p := range ps {
-		c.revs[p] = rev
+		c.revs[p] = got
 	}
 	c.mu.Unlock()
-	return nil
+	return got, nil
 }
 
 // readAt is read at revision rev (0: the latest). At the latest revision a compaction between

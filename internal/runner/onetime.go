@@ -13,8 +13,9 @@ import (
 
 // onetime syncs every resource once, at most cap(r.sem) at a time, and returns errors.Join of
 // the failures (each error names its resource). It never retries: with the store down it fails
-// fast. The resources of each store read from one snapshot of the union of their prefixes
-// (see readSnapshot).
+// fast. The resources of each store read at one revision: through a view pinned to it when
+// the store has one (pinner), else from one snapshot of the union of their prefixes (see
+// readSnapshot).
 // While it runs the Go runtime's memory is softly limited (see limitMemory).
 func (r *Runner) onetime(ctx context.Context) error {
 	defer limitMemory()()
@@ -35,6 +36,10 @@ func (r *Runner) onetime(ctx context.Context) error {
 	for name, list := range byStore {
 		if st, ok := r.stores[name]; ok {
 			from[name] = st.b
+			if p, ok := st.b.(pinner); ok {
+				from[name] = p.Pinned()
+				continue
+			}
 			if snap := readSnapshot(ctx, r.observe(st, st.b, nil), list); snap != nil {
 				from[name] = snap
 			}

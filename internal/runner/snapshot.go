@@ -18,6 +18,14 @@ type sortedGetter interface {
 	GetSorted(ctx context.Context, prefixes []string) (keys, values []string, err error)
 }
 
+// pinner is a backend that reads through a view fixed at one revision of the store (etcd):
+// -onetime reads each resource's prefixes through the view instead of a snapshot, so the
+// resources still render from one revision but only those being rendered hold their keys
+// (the snapshot holds every resource's keys until the last one has rendered).
+type pinner interface {
+	Pinned() backends.Backend
+}
+
 // snapshot serves the Gets of several resources from one read of the union of their prefixes:
 // -onetime with 50 resources reads the store once, not 50 times (on Redis each read is a SCAN
 // of the whole keyspace), and every resource renders from the same revision. A Get for a

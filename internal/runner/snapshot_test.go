@@ -163,3 +163,37 @@ func TestSnapshotSorted(t *testing.T) {
 		}
 	}
 }
+
+// pinMem is a memBackend with a view pinned to one revision, as etcd has (pinner); the view
+// here is the backend itself, which counts the reads.
+type pinMem struct {
+	*memBackend
+	pins int
+}
+
+func (p *pinMem) Pinned() backends.Backend { p.pins++; return p.memBackend }
+
+// TestOnetimeReadsThroughPinnedView: with a store that has a pinned view, -onetime takes one
+// view and each resource reads its own prefixes through it; no snapshot of every resource's
+// keys is read.
+func TestOnetimeReadsThroughPinnedView(t *testing.T) {
+	b := &pinMem{memBackend: newMem()}
+	for _, k := range []string{"/a/x", "/b/y", "/c/z"} {
+		b.set(k, "v"+k)
+	}
+	rc := newRecorder()
+	list := []*resource.Resource{res("a", "/a"), res("b", "/b"), res("c", "/c")}
+	r := testRunner(t, Config{Resources: list, Backend: b, Onetime: true}, rc)
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b.pins != 1 || b.gets != len(list) {
+		t.Fatalf("%d views, %d reads; want 1 view and one read per resource (%d)", b.pins, b.gets, len(list))
+	}
+	for _, res := range list {
+		k := "/" + res.Name + "/" + map[string]string{"a": "x", "b": "y", "c": "z"}[res.Name]
+		if rc.n(res.Name) != 1 || rc.value(res.Name, k) != "v"+k {
+			t.Fatalf("%s: %d syncs, %s = %q", res.Name, rc.n(res.Name), k, rc.value(res.Name, k))
+		}
+	}
+}
