@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -155,8 +156,9 @@ func TestThrottle(t *testing.T) {
 		{"exactly every after the last", every, 0, nil, 0, false},
 		{"a lone change soon after a sync: quiet", 50 * time.Millisecond, 0, nil, quiet, true},
 		{"a burst ending: quiet after its last change", 10 * time.Millisecond, 0, every1ms(100 * time.Millisecond), 125 * time.Millisecond, true},
-		{"a continuous burst: every after the last sync", 10 * time.Millisecond, 0, every1ms(time.Second), every - 10*time.Millisecond, false},
-		{"the period ends before the quiet", 180 * time.Millisecond, 0, []time.Duration{10 * time.Millisecond}, 20 * time.Millisecond, false},
+		{"a continuous burst: the first period, BurstGrowth × every after the last sync", 10 * time.Millisecond, 0, every1ms(time.Second),
+			BurstGrowth*every - 10*time.Millisecond, false},
+		{"a change just before every has passed: quiet after it", 180 * time.Millisecond, 0, []time.Duration{10 * time.Millisecond}, 35 * time.Millisecond, true},
 		{"changes 50ms apart (Consul's query gap): a gap and a quarter after the last", 10 * time.Millisecond, 50 * time.Millisecond,
 			[]time.Duration{50 * time.Millisecond, 100 * time.Millisecond}, 162500 * time.Microsecond, true},
 		{"the earlier gap until this hold sees one", 10 * time.Millisecond, 50 * time.Millisecond, nil, 62500 * time.Microsecond, true},
@@ -170,9 +172,15 @@ func TestThrottle(t *testing.T) {
 			t.Errorf("%s: held %v (early %v), want %v (early %v)", tc.what, got, early, tc.want, tc.wantEarly)
 		}
 	}
-	// No quiet: the old throttle, holding out the whole period.
-	if got, _ := holdAfter(t, throttle{every: every}, 50*time.Millisecond); got != every-50*time.Millisecond {
-		t.Errorf("without quiet: held %v, want %v", got, every-50*time.Millisecond)
+	// No quiet: holding out the whole period.
+	if got, _ := holdAfter(t, throttle{every: every}, 50*time.Millisecond); got != BurstGrowth*every-50*time.Millisecond {
+		t.Errorf("without quiet: held %v, want %v", got, BurstGrowth*every-50*time.Millisecond)
+	}
+	// Later held syncs of a burst wait out a longer period, up to BurstMaxPeriod × every.
+	for held, want := range []time.Duration{BurstGrowth * every, BurstGrowth * BurstGrowth * every, BurstMaxPeriod * every, BurstMaxPeriod * every} {
+		if got, _ := holdAfter(t, throttle{every: every, quiet: quiet, held: held}, 10*time.Millisecond, every1ms(time.Minute)...); got != want-10*time.Millisecond {
+			t.Errorf("continuous burst after %d held syncs: held %v, want %v", held, got, want-10*time.Millisecond)
+		}
 	}
 	if got, _ := holdAfter(t, throttle{every: -1, quiet: quiet}, 0); got != 0 {
 		t.Errorf("a negative interval held %v", got)
@@ -234,4 +242,105 @@ func TestThrottleEarlySyncsSpaced(t *testing.T) {
 			th.started(now)
 		}
 	})
+}
+
+func TestThrottlePeriod(t *testing.T) {
+	const every = 200 * time.Millisecond
+	for held, want := range []time.Duration{800 * time.Millisecond, 3200 * time.Millisecond, 3200 * time.Millisecond, 3200 * time.Millisecond} {
+		th := throttle{every: every, held: held}
+		if got := th.period(); got != want {
+			t.Errorf("period after %d held syncs = %v, want %v", held, got, want)
+		}
+	}
+	if got := (&throttle{every: time.Hour, held: 1000}).period(); got != BurstMaxPeriod*time.Hour {
+		t.Errorf("period of a long interval = %v, want %v", got, BurstMaxPeriod*time.Hour)
+	}
+}
+
+// simulate runs the worker's loop (hold, then a sync that takes no time) over changes made at
+// the given offsets from the start, the previous sync having started prev before it (-1:
+// none), and returns when each sync started and the throttle at the end. The first change is
+// pending at the start.
+func simulate(t *testing.T, th throttle, prev time.Duration, offsets []time.Duration) (syncs []time.Duration, end throttle) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		if prev >= 0 {
+			th.last = start.Add(-prev)
+		}
+		more := make(chan struct{}, 1)
+		more <- struct{}{}
+		go func() {
+			for _, o := range offsets {
+				time.Sleep(time.Until(start.Add(o)))
+				select {
+				case more <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		for {
+			select {
+			case <-more:
+			case <-time.After(time.Minute):
+				end = th
+				return // quiet for good
+			}
+			if !th.hold(context.Background(), time.Now(), more) {
+				t.Fatal("hold returned false")
+			}
+			syncs = append(syncs, time.Since(start))
+			th.started(time.Now())
+		}
+	})
+	return syncs, end
+}
+
+// A burst with no pause in it, after a quiet spell, syncs at its first change, at most once
+// while it lasts (if it lasts longer than the first period) and BurstQuiet after its last
+// change, up to 4s long; a stream that goes on syncs once per BurstMaxPeriod × every.
+func TestThrottleBurstCosts(t *testing.T) {
+	const every = DefaultMinInterval
+	th := throttle{every: every, quiet: BurstQuiet}
+	for _, tc := range []struct {
+		d    time.Duration
+		want []time.Duration
+	}{
+		{150 * time.Millisecond, []time.Duration{0, 175 * time.Millisecond}},
+		{700 * time.Millisecond, []time.Duration{0, 725 * time.Millisecond}},
+		{2300 * time.Millisecond, []time.Duration{0, 800 * time.Millisecond, 2325 * time.Millisecond}},
+		{3900 * time.Millisecond, []time.Duration{0, 800 * time.Millisecond, 3925 * time.Millisecond}},
+		{10 * time.Second, []time.Duration{0, 800 * time.Millisecond, 4 * time.Second, 7200 * time.Millisecond, 10025 * time.Millisecond}},
+	} {
+		syncs, end := simulate(t, th, time.Second, every1ms(tc.d))
+		if !slices.Equal(syncs, tc.want) {
+			t.Errorf("burst of %v: syncs at %v, want %v", tc.d, syncs, tc.want)
+		}
+		if end.held != len(tc.want)-1 {
+			t.Errorf("burst of %v: %d held syncs counted, want %d", tc.d, end.held, len(tc.want)-1)
+		}
+	}
+	// The same burst right after a sync: its first change is held too, until the quiet after
+	// its last change when that comes first.
+	if syncs, _ := simulate(t, th, 10*time.Millisecond, every1ms(700*time.Millisecond)); !slices.Equal(syncs, []time.Duration{725 * time.Millisecond}) {
+		t.Errorf("burst of 700ms right after a sync: syncs at %v, want [725ms]", syncs)
+	}
+}
+
+// After a burst and a quiet spell, a lone change syncs at once and starts a new burst: the
+// period is the first one again.
+func TestThrottleResetsAfterQuiet(t *testing.T) {
+	const every = DefaultMinInterval
+	offsets := every1ms(5 * time.Second)
+	lone := 5*time.Second + every + BurstQuiet + time.Millisecond // every after the end's sync
+	offsets = append(offsets, lone)
+	offsets = append(offsets, lone+10*time.Millisecond) // and a second burst, of two changes
+	syncs, end := simulate(t, throttle{every: every, quiet: BurstQuiet}, time.Second, offsets)
+	want := []time.Duration{0, 800 * time.Millisecond, 4 * time.Second, 5025 * time.Millisecond, lone, lone + 10*time.Millisecond + BurstQuiet}
+	if !slices.Equal(syncs, want) {
+		t.Fatalf("syncs at %v, want %v", syncs, want)
+	}
+	if end.held != 1 {
+		t.Errorf("held syncs after the second burst = %d, want 1", end.held)
+	}
 }

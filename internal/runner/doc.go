@@ -20,11 +20,12 @@
 // those resources dirty, through one-slot channels: bursts collapse, and a signal arriving
 // while a resource renders queues once. Each resource then debounces with its Wait (each
 // change snoozes by Min, never past the first change + Max; zero: at once) and re-reads only
-// its own prefixes (resource.Sync). Change-triggered syncs are throttled to one per
-// MinInterval while changes keep coming: a change after a quiet spell syncs at once, and the
-// last change of a burst syncs once no change came for BurstQuiet (25ms, longer when the
-// changes came further apart), so a burst costs a sync at its start, one per MinInterval
-// while it lasts and one at its end (see throttle). A watch that fails is restarted with
+// its own prefixes (resource.Sync). Change-triggered syncs are throttled while changes keep
+// coming: a change after a quiet spell (MinInterval) syncs at once, later ones once a period
+// has passed (4 × MinInterval, growing to 16 × while the burst lasts), and the last change of
+// a burst syncs once no change came for BurstQuiet (25ms, longer when the changes came
+// further apart), so a burst of a few seconds costs a sync at its start, at most one while it
+// lasts and one at its end (see throttle). A watch that fails is restarted with
 // backoff and signals its resources (changes may have been missed).
 //
 // Failures. A failed sync leaves the destination alone (resource guarantees it) and is retried

@@ -67,19 +67,21 @@ type Config struct {
 	// fatal template error.
 	OnSync func(res *resource.Resource, out resource.Result, err error)
 	// MinInterval spaces the change-triggered syncs of one resource while changes keep coming,
-	// so that a burst of changes without a `wait` costs a few reloads, not one per change: a
-	// sync when MinInterval has passed since the last one started, or sooner once no change
-	// came for BurstQuiet (or a quarter more than the gap between the last two changes, if
-	// longer), those early syncs at least MinInterval apart. A change after a quiet spell
-	// syncs at once; a burst syncs at its start, once per MinInterval while it lasts and once
-	// at its end (see throttle). 0 means DefaultMinInterval; negative means no limit.
+	// so that a burst of changes without a `wait` costs a few reloads, not one per change. A
+	// change when no sync started for MinInterval syncs at once and starts a burst; a later
+	// one waits until the burst's period has passed since the last sync started (BurstGrowth
+	// × MinInterval, then BurstGrowth times more for each next one, up to BurstMaxPeriod ×
+	// MinInterval), or less once no change came for BurstQuiet (or a quarter more than the gap
+	// between the last two changes, if longer), those early syncs at least MinInterval apart.
+	// A burst of a few seconds syncs at its start, at most once while it lasts and once at its
+	// end (see throttle). 0 means DefaultMinInterval; negative means no limit.
 	MinInterval time.Duration
 }
 
 // Tunables with their defaults.
 const (
-	// DefaultMinInterval is Config.MinInterval's default: at most five change-triggered
-	// renders (and reloads) a second per resource.
+	// DefaultMinInterval is Config.MinInterval's default: a burst's periods are 0.8s, then
+	// 3.2s.
 	DefaultMinInterval = 200 * time.Millisecond
 	// DefaultPollInterval is how often a backend that cannot watch is re-read in watch mode
 	// when Config.Interval is 0.
