@@ -36,6 +36,9 @@ func agentAdvice(self map[string]map[string]any) string {
 // and logs agentAdvice's advice as a warning. A failed read is logged at debug level only:
 // the token may lack agent:read, which watching does not need.
 func (c *Client) adviseAgent(ctx context.Context) {
+	if c.api == nil { // a bare Client of a unit test
+		return
+	}
 	c.advised.Do(func() {
 		go func() {
 			ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
