@@ -18,11 +18,21 @@ type fakeQuery struct {
 	index   uint64
 	fp      uint64
 	failing bool
+	block   time.Duration // how long each query waits before it answers
 	count   int
 	waits   []uint64
 }
 
-func (f *fakeQuery) query(_ context.Context, q *api.QueryOptions) (uint64, uint64, error) {
+func (f *fakeQuery) query(ctx context.Context, q *api.QueryOptions) (uint64, uint64, error) {
+	f.mu.Lock()
+	block := f.block
+	f.mu.Unlock()
+	if block > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(block):
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.count++
@@ -43,9 +53,17 @@ func (f *fakeQuery) set(index, fp uint64, failing bool) int {
 	return n
 }
 
+// agentless is a Client with no agent behind it, for block run over a fake query: it reads
+// no agent configuration (adviseAgent would ask the agent it does not have).
+func agentless() *Client {
+	c := &Client{cfg: Config{Logger: quiet, BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second}.withDefaults()}
+	c.advised.Do(func() {})
+	return c
+}
+
 // runBlock runs block on f in the synctest bubble until the returned stop is called.
 func runBlock(t *testing.T, f *fakeQuery) (chan struct{}, func()) {
-	c := &Client{cfg: Config{Logger: quiet, BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second}.withDefaults()}
+	c := agentless()
 	ctx, cancel := context.WithCancel(t.Context())
 	changed := make(chan struct{}, 1)
 	done := make(chan struct{})
@@ -63,7 +81,8 @@ func signalled(changed chan struct{}) bool {
 }
 
 // A store whose blocking queries return at once (flapping) must not make us spin: queries
-// start MinQueryGap apart once the burst is spent.
+// start MinQueryGap apart once the burst is spent, and further apart once that has lasted
+// QueryGapHold.
 func TestBlockDoesNotSpin(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &fakeQuery{index: 7, fp: 1}
@@ -73,6 +92,49 @@ func TestBlockDoesNotSpin(t *testing.T) {
 		synctest.Wait()
 		if n, want := f.set(7, 1, false), int(time.Second/MinQueryGap)+QueryBurst; n > want+1 || n < want-1 {
 			t.Errorf("%d queries in 1s against a store that answers at once; want about %d", n, want)
+		}
+		// 29s more: the gap doubles every QueryGapHold (2s) from 15ms: 1s from 14s on.
+		time.Sleep(29 * time.Second)
+		synctest.Wait()
+		n := f.set(7, 1, false)
+		want := 0.0
+		for from := time.Second; from < 30*time.Second; from += 100 * time.Millisecond {
+			gap := min(MinQueryGap<<(from/QueryGapHold), MaxQueryGap)
+			want += float64(100*time.Millisecond) / float64(gap)
+		}
+		if float64(n) > want*1.1+2 || float64(n) < want*0.9-2 {
+			t.Errorf("%d queries over the next 29s against a store that answers at once; want about %.0f", n, want)
+		}
+		t.Logf("a store that answers at once: %.0f queries over 30s (at 20 a second: 600)", want+float64(time.Second/MinQueryGap)+QueryBurst)
+		time.Sleep(MaxQueryGap)
+		synctest.Wait()
+		if n := f.set(7, 1, false); n != 1 {
+			t.Errorf("%d queries in one MaxQueryGap, want 1", n)
+		}
+	})
+}
+
+// Once a query blocks (the store went quiet), the gap is MinQueryGap again.
+func TestBlockGapShrinksAfterQuiet(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeQuery{index: 7, fp: 1}
+		_, stop := runBlock(t, f)
+		defer stop()
+		time.Sleep(20 * time.Second) // answers at once: the gap grew to MaxQueryGap
+		synctest.Wait()
+		f.mu.Lock()
+		f.block = time.Second // the store goes quiet: each query waits a second
+		f.mu.Unlock()
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		f.mu.Lock()
+		f.block = 0 // busy again
+		f.mu.Unlock()
+		f.set(7, 1, false)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n, want := f.set(7, 1, false), int(time.Second/MinQueryGap)+QueryBurst; n > want+2 || n < want-2 {
+			t.Errorf("%d queries in the first second of answers at once after a quiet spell; want about %d", n, want)
 		}
 	})
 }
@@ -177,6 +239,56 @@ func TestTokenBucket(t *testing.T) {
 		if w := b.take(now); w != 0 {
 			t.Fatalf("after a long wait, query %d waited %v", i, w)
 		}
+	}
+}
+
+// While answers keep coming at once the gap stays every for hold, then doubles for each
+// further hold up to max; an answer that took 4 × every or longer resets it.
+func TestTokenBucketGrows(t *testing.T) {
+	const every, hold, most = 10 * time.Millisecond, time.Second, 100 * time.Millisecond
+	b := tokenBucket{burst: 2, every: every, hold: hold, max: most}
+	now := time.Unix(1000, 0)
+	start := now
+	var waits []time.Duration
+	for now.Sub(start) < 4*time.Second { // every query answered at once
+		w := b.take(now)
+		waits = append(waits, w)
+		now = now.Add(w)
+	}
+	at := func(d time.Duration) time.Duration { // the wait of the query starting about d in
+		var in time.Duration
+		for _, w := range waits {
+			if in >= d {
+				return w
+			}
+			in += w
+		}
+		return 0
+	}
+	for _, c := range []struct{ in, want time.Duration }{{500 * time.Millisecond, every}, {1500 * time.Millisecond, 2 * every},
+		{2500 * time.Millisecond, 4 * every}, {3500 * time.Millisecond, 8 * every}} {
+		if got := at(c.in); got != c.want {
+			t.Errorf("gap %v into answers at once = %v, want %v", c.in, got, c.want)
+		}
+	}
+	for range 10 * hold / every {
+		now = now.Add(b.take(now))
+	}
+	if w := b.take(now); w != most {
+		t.Errorf("gap long after = %v, want the cap %v", w, most)
+	}
+	now = now.Add(most)
+	now = now.Add(4*every - time.Nanosecond) // an answer a little sooner than 4 × every
+	if w := b.take(now); w == 0 {
+		t.Errorf("a query answered after %v found a token waiting", 4*every-time.Nanosecond)
+	}
+	now = now.Add(b.take(now) + 4*every) // answered after 4 × every: the store was quiet
+	if w := b.take(now); w != 0 {
+		t.Errorf("after an answer that took 4 × every the query waited %v", w)
+	}
+	b.take(now) // the burst's second token
+	if w := b.take(now); w != every {
+		t.Errorf("after a quiet spell the gap is %v, want %v", w, every)
 	}
 }
 

@@ -21,17 +21,26 @@ const (
 	// abandoned (and the agent counted as stalled) if no answer comes within WaitTime plus
 	// Consul's jitter (WaitTime/16) plus RequestTimeout.
 	DefaultWaitTime = 60 * time.Second
-	// MinQueryGap is the sustained least time between the starts of two blocking queries on
-	// one prefix (after a burst of QueryBurst). A query that returns at once (a flapping key,
-	// an index reset) would otherwise spin; 50ms caps that at 20 queries a second per prefix.
-	MinQueryGap = 50 * time.Millisecond
+	// MinQueryGap is the least time between the starts of two blocking queries on one prefix
+	// while its answers come at once (after QueryBurst back to back): a burst of writes is
+	// looked at every 15ms, not once per write, and its last write is seen at most about that
+	// long after it was made. It grows while answers keep coming (QueryGapHold).
+	MinQueryGap = 15 * time.Millisecond
+	// QueryGapHold is how long the gap stays at MinGap while answers keep coming at once; it
+	// then doubles for each further QueryGapHold, up to MaxQueryGap. A burst of a few seconds
+	// is seen to its end within MinGap; a store that answers every query at once for good (a
+	// flapping key, an index reset loop) costs one query per MaxQueryGap, and over its first
+	// 10 s about as many queries as 20 a second would.
+	QueryGapHold = 2 * time.Second
+	// MaxQueryGap caps the grown gap.
+	MaxQueryGap = time.Second
 	// DefaultMirrorTTL is how long after a watch's latest answer Get may still serve it from
 	// memory. A killed agent is noticed at once (the watch's connection closes); a frozen one
 	// only by a timeout, so past this Get asks the agent again. The answer that wakes a
 	// watch is served to the Get that follows its signal, milliseconds later.
 	DefaultMirrorTTL = 2 * time.Second
 	// QueryBurst is how many blocking queries on one prefix may start back to back before
-	// MinQueryGap applies, so that changes in quick succession each reach disk at once.
+	// the gap applies, so that changes in quick succession each reach disk at once.
 	QueryBurst = 5
 )
 
@@ -52,7 +61,7 @@ type Config struct {
 	DialTimeout    time.Duration
 	RequestTimeout time.Duration // bounds one Get and the slack of a blocking query
 	WaitTime       time.Duration // blocking query wait; default DefaultWaitTime
-	MinGap         time.Duration // least time between blocking queries; default MinQueryGap
+	MinGap         time.Duration // least time between blocking queries (grown while answers come at once); default MinQueryGap
 	BackoffBase    time.Duration // first wait after an error; default 100ms
 	BackoffMax     time.Duration // cap of the wait after errors; default 10s
 	Logger         *slog.Logger  // nil: slog.Default()

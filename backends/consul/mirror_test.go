@@ -260,7 +260,7 @@ func (r *recorder) take() []string {
 func TestBlockObserver(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &fakeQuery{index: 7, fp: 1}
-		c := &Client{cfg: Config{Logger: quiet, BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second}.withDefaults()}
+		c := agentless()
 		ctx, cancel := context.WithCancel(t.Context())
 		rec := &recorder{changed: make(chan struct{}, 1)}
 		done := make(chan struct{})

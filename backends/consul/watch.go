@@ -165,9 +165,11 @@ func (c *Client) block(ctx context.Context, what string, changed chan<- struct{}
 }
 
 // run runs q as a blocking query until ctx is done and tells t of every outcome. Queries are
-// rate limited by a token bucket (QueryBurst queries at once, refilled one per MinGap): a
-// change right after another is still seen at once, while a store that answers every query at
-// once (flapping, an index reset loop) is held to one query per MinGap. Errors back off.
+// rate limited by a token bucket (QueryBurst queries at once, refilled one per MinGap, the gap
+// growing while answers keep coming at once): a change right after another is still seen at
+// once, a burst of writes costs one query per MinGap and its last write is seen within about
+// MinGap, while a store that answers every query at once for good (flapping, an index reset
+// loop) is held to one query per MaxQueryGap. Errors back off.
 func (c *Client) run(ctx context.Context, what string, q query, t target) {
 	log := c.cfg.Logger.With("backend", "consul", "watch", what)
 	defer c.startProber()()
@@ -176,7 +178,7 @@ func (c *Client) run(ctx context.Context, what string, q query, t target) {
 		wait    uint64 // the index to wait on
 		failed  bool
 		attempt int
-		bucket  = tokenBucket{burst: QueryBurst, every: c.cfg.MinGap}
+		bucket  = tokenBucket{burst: QueryBurst, every: c.cfg.MinGap, hold: QueryGapHold, max: max(MaxQueryGap, c.cfg.MinGap)}
 	)
 	for {
 		if !sleep(ctx, bucket.take(time.Now()), nil) {
@@ -280,28 +282,50 @@ func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 }
 
 // tokenBucket limits how often blocking queries start: up to burst at once, refilled by one
-// every every.
+// every gap. The gap is every until the answers have kept coming soon (each within 4 × every of
+// its query's start: the store keeps changing) for hold, then doubles for each further hold,
+// up to max; an answer that took longer (the store was quiet a while) resets it.
 type tokenBucket struct {
-	burst  float64
-	every  time.Duration
-	tokens float64
-	last   time.Time
+	burst     float64
+	every     time.Duration
+	hold, max time.Duration // hold 0: the gap never grows
+	tokens    float64
+	last      time.Time // when the last query started
+	busy      time.Time // since when every answer came soon (zero: the last one did not)
 }
 
-// take spends one token at now and returns how long to wait before starting (0 if a token was
-// there).
+// gap is the refill interval at now.
+func (b *tokenBucket) gap(now time.Time) time.Duration {
+	g := b.every
+	if b.busy.IsZero() || b.hold <= 0 {
+		return g
+	}
+	for n := now.Sub(b.busy) / b.hold; n > 0 && g < b.max; n-- {
+		g *= 2
+	}
+	return min(g, max(b.max, b.every))
+}
+
+// take is called when the last query was answered (or failed), at now, before the next one.
+// It spends a token and returns how long to wait before starting (0 if a token was there).
 func (b *tokenBucket) take(now time.Time) time.Duration {
 	if b.last.IsZero() {
 		b.tokens = b.burst
 	} else {
-		b.tokens = min(b.burst, b.tokens+float64(now.Sub(b.last))/float64(b.every))
+		switch {
+		case now.Sub(b.last) >= 4*b.every:
+			b.busy = time.Time{}
+		case b.busy.IsZero():
+			b.busy = b.last
+		}
+		b.tokens = min(b.burst, b.tokens+float64(now.Sub(b.last))/float64(b.gap(now)))
 	}
 	b.last = now
 	b.tokens--
 	if b.tokens >= 0 {
 		return 0
 	}
-	wait := time.Duration(-b.tokens * float64(b.every))
+	wait := time.Duration(-b.tokens * float64(b.gap(now)))
 	b.tokens = 0
 	b.last = now.Add(wait)
 	return wait
