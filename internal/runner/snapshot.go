@@ -19,9 +19,10 @@ type sortedGetter interface {
 }
 
 // pinner is a backend that reads through a view fixed at one revision of the store (etcd):
-// -onetime reads each resource's prefixes through the view instead of a snapshot, so the
-// resources still render from one revision but only those being rendered hold their keys
-// (the snapshot holds every resource's keys until the last one has rendered).
+// -onetime reads groups of resources through the view, each group from a snapshot of its own
+// prefixes, so the resources still render from one revision but only about two groups hold
+// their keys at a time (one snapshot of every resource's keys is held until the last one has
+// rendered).
 type pinner interface {
 	Pinned() backends.Backend
 }

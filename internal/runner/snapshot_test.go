@@ -174,26 +174,29 @@ type pinMem struct {
 func (p *pinMem) Pinned() backends.Backend { p.pins++; return p.memBackend }
 
 // TestOnetimeReadsThroughPinnedView: with a store that has a pinned view, -onetime takes one
-// view and each resource reads its own prefixes through it; no snapshot of every resource's
-// keys is read.
+// view and each group of onetimeGroup resources reads one snapshot of its prefixes through it,
+// each resource getting exactly its own keys.
 func TestOnetimeReadsThroughPinnedView(t *testing.T) {
 	b := &pinMem{memBackend: newMem()}
-	for _, k := range []string{"/a/x", "/b/y", "/c/z"} {
-		b.set(k, "v"+k)
+	var list []*resource.Resource
+	for i := range 2*onetimeGroup + 3 {
+		name := fmt.Sprintf("r%02d", i)
+		b.set("/"+name+"/k", "v"+name)
+		list = append(list, res(name, "/"+name))
 	}
+	b.set("/r00-other/k", "no")
 	rc := newRecorder()
-	list := []*resource.Resource{res("a", "/a"), res("b", "/b"), res("c", "/c")}
 	r := testRunner(t, Config{Resources: list, Backend: b, Onetime: true}, rc)
 	if err := r.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if b.pins != 1 || b.gets != len(list) {
-		t.Fatalf("%d views, %d reads; want 1 view and one read per resource (%d)", b.pins, b.gets, len(list))
+	if b.pins != 1 || b.gets != 3 {
+		t.Fatalf("%d views, %d reads; want 1 view and 3 reads (groups of %d of %d resources)", b.pins, b.gets, onetimeGroup, len(list))
 	}
 	for _, res := range list {
-		k := "/" + res.Name + "/" + map[string]string{"a": "x", "b": "y", "c": "z"}[res.Name]
-		if rc.n(res.Name) != 1 || rc.value(res.Name, k) != "v"+k {
-			t.Fatalf("%s: %d syncs, %s = %q", res.Name, rc.n(res.Name), k, rc.value(res.Name, k))
+		k := "/" + res.Name + "/k"
+		if rc.n(res.Name) != 1 || rc.value(res.Name, k) != "v"+res.Name || len(rc.last[res.Name]) != 1 {
+			t.Fatalf("%s: %d syncs, got %v", res.Name, rc.n(res.Name), rc.last[res.Name])
 		}
 	}
 }
