@@ -20,7 +20,7 @@
 //     over 100,000 keys (/app/sNNNN/kNNN, loaded with the store's own batched writes) rendered
 //     by one template with `gets` and by one with `ls`+`getv`, and over 50 resources × 1,000
 //     keys; median wall time of -runs runs from exec to exit, its CPU time, and peak RSS
-//     (wait4's Maxrss).
+//     (the child's VmHWM, polled: wait4's Maxrss would report the harness's own).
 //
 // -many (Consul only, many.go) instead runs issue 14's scenario: -resources resources, each on
 // a prefix of its own under one folder (beside -noise unrelated keys in that folder, if not 0),

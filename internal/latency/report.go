@@ -62,7 +62,7 @@ var goals = []goal{
 // asks only for the figure), the measured value and PASS or MISS.
 func printTargets(rows []row, pa params) {
 	fmt.Printf("\nissue 3 targets (onetime: median of %d runs of the reconf binary, wall time from exec to exit,\n"+
-		"peak RSS = wait4 Maxrss; unrelated keys: %d under /noise; the store also holds the other scenarios' keys)\n\n", pa.runs, pa.noise)
+		"peak RSS = the child's VmHWM; unrelated keys: %d under /noise; the store also holds the other scenarios' keys)\n\n", pa.runs, pa.noise)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "scenario\tbackend\ttarget\tmeasured\tverdict\treconf CPU\n")
 	seen := map[string]bool{}
