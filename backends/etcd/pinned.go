@@ -12,9 +12,9 @@ import (
 
 // Pinned returns a view of the store that reads at one revision: the first read through it
 // reads the latest revision and fixes it, every later read is pinned to it. -onetime reads
-// each resource's prefixes through such a view (see runner's pinner) instead of holding a
-// snapshot of all of them: the resources still render from one revision, while only those
-// being rendered hold their keys in memory. Reads through the view never come from watch
+// groups of resources through such a view (see runner's pinner) instead of holding one
+// snapshot of every resource's keys: the resources still render from one revision, while
+// only the groups being rendered hold their keys in memory. Reads through the view never come from watch
 // mirrors (they follow the latest revision). When the first read finds the store
 // unavailable, every later read fails at once with that error instead of waiting out its own
 // timeout. A read after the revision was compacted away reads the latest revision instead.
