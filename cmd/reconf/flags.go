@@ -86,7 +86,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.Wait, "wait", "", "debounce changes, `min:max` (e.g. 2s:10s; a bare min means max = 4×min); a resource's own wait wins")
 	fs.DurationVar(&o.CheckTimeout, "check-timeout", defaultTimeout, "how long check_cmd may run before it is killed")
 	fs.DurationVar(&o.ReloadTimeout, "reload-timeout", defaultTimeout, "how long reload_cmd may run before it is killed")
-	fs.DurationVar(&o.MinInterval, "min-interval", 200*time.Millisecond, "spaces the change-triggered renders of one resource while changes keep coming: a change after this long without a render renders at once; a later one waits until 4× this has passed since the last render (16× for the burst's later ones), or less once the store was quiet for 25ms (those sooner ones at least this long apart), so a burst of a few seconds costs a render at its start, at most one while it lasts and one at its end, not one per change; 0: no limit")
+	fs.DurationVar(&o.MinInterval, "min-interval", 200*time.Millisecond, "spaces the change-triggered renders of one resource while changes keep coming: a change after this long without a render renders at once; a later one waits until 4× this has passed since the last render (16× for the burst's later ones), or less once the store was quiet for 25ms (37.5ms within this long of the last such sooner render), so a burst of a few seconds costs a render at its start, at most one while it lasts and one at its end, not one per change; 0: no limit")
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus), /health and /ready on this `host:port`; empty: off")
 
 	// Logging.

@@ -81,10 +81,12 @@ const (
 //     between two changes seen while holding (when shorter than every). A store whose watch
 //     signals a burst at a steady pace (Consul's blocking queries start MinQueryGap apart) is
 //     busy, not quiet, between two signals;
-//   - two syncs let through early by the quiet are at least every apart, so that a trickle of
-//     changes a little slower than the quiet (or a burst with many pauses) syncs at most once
-//     per every, not once per change. An early sync counts as one of the burst's held syncs:
-//     the burst, and its growing period, end only with a quiet spell.
+//   - within every of a sync let through early by the quiet, the next early one needs a quiet
+//     half as long again (37.5ms), so that a trickle of changes a little slower than the quiet
+//     (or a burst with many short pauses) syncs at most once per every, not once per change,
+//     while the end of a burst that paused just before it still reaches the file within that
+//     longer quiet, not up to every later. An early sync counts as one of the burst's held
+//     syncs: the burst, and its growing period, end only with a quiet spell.
 type throttle struct {
 	every, quiet time.Duration
 	last         time.Time     // when the last sync started
@@ -163,10 +165,15 @@ func (t *throttle) hold(ctx context.Context, changed time.Time, more <-chan stru
 // quietUntil is how long from now an early sync may start, the latest change having come at
 // changed.
 func (t *throttle) quietUntil(changed time.Time) time.Duration {
-	at := changed.Add(max(t.quiet, t.gap+t.gap/4))
+	q := max(t.quiet, t.gap+t.gap/4)
+	at := changed.Add(q)
 	if !t.early.IsZero() {
+		// Within every of the last early sync, only a quiet half as long again lets one through.
 		if next := t.early.Add(t.every); next.After(at) {
-			at = next
+			at = changed.Add(q + q/2)
+			if next.Before(at) {
+				at = next
+			}
 		}
 	}
 	return time.Until(at)

@@ -195,9 +195,10 @@ func TestThrottle(t *testing.T) {
 	})
 }
 
-// TestThrottleEarlySyncsSpaced: syncs let through early by the quiet are every apart, so a
-// trickle of changes a little slower than quiet syncs at most twice per every; the changes
-// meanwhile are absorbed, and the last one still syncs.
+// TestThrottleEarlySyncsSpaced: syncs let through early by the quiet are every apart unless
+// the store was quiet half as long again, so a trickle of changes a little slower than quiet
+// syncs at most twice per every; the changes meanwhile are absorbed, and the last one still
+// syncs.
 func TestThrottleEarlySyncsSpaced(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const every, quiet, gap = 200 * time.Millisecond, 25 * time.Millisecond, 30 * time.Millisecond
@@ -342,5 +343,20 @@ func TestThrottleResetsAfterQuiet(t *testing.T) {
 	}
 	if end.held != 1 {
 		t.Errorf("held syncs after the second burst = %d, want 1", end.held)
+	}
+}
+
+// A burst that paused for more than the quiet (a premature early sync) and then ended soon
+// after: its end syncs once the store has been quiet half as long again, not every after the
+// early sync.
+func TestThrottleEndAfterPause(t *testing.T) {
+	offsets := every1ms(300 * time.Millisecond)
+	for o := 331 * time.Millisecond; o <= 430*time.Millisecond; o += time.Millisecond {
+		offsets = append(offsets, o) // after a 31ms pause
+	}
+	syncs, _ := simulate(t, throttle{every: DefaultMinInterval, quiet: BurstQuiet}, time.Second, offsets)
+	want := []time.Duration{0, 300*time.Millisecond + BurstQuiet, 430*time.Millisecond + BurstQuiet*3/2}
+	if !slices.Equal(syncs, want) {
+		t.Errorf("syncs at %v, want %v", syncs, want)
 	}
 }

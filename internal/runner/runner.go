@@ -72,9 +72,10 @@ type Config struct {
 	// one waits until the burst's period has passed since the last sync started (BurstGrowth
 	// × MinInterval, then BurstGrowth times more for each next one, up to BurstMaxPeriod ×
 	// MinInterval), or less once no change came for BurstQuiet (or a quarter more than the gap
-	// between the last two changes, if longer), those early syncs at least MinInterval apart.
-	// A burst of a few seconds syncs at its start, at most once while it lasts and once at its
-	// end (see throttle). 0 means DefaultMinInterval; negative means no limit.
+	// between the last two changes, if longer; half as long again within MinInterval of the
+	// last such early sync). A burst of a few seconds syncs at its start, at most once while
+	// it lasts and once at its end (see throttle). 0 means DefaultMinInterval; negative means
+	// no limit.
 	MinInterval time.Duration
 }
 
