@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reconf/reconf/internal/runner"
 )
 
 // Burst sizes: burstWrites writes spread over burstKeys keys.
@@ -19,9 +21,12 @@ const (
 	// waitMax collapses into at most maxReloadsWait reloads; a longer one (a slow store, a
 	// loaded machine) may add one reload per waitMax it lasted, and one per pause of waitMin
 	// or more between two writes the store acknowledged, no more. Without wait, reconf's
-	// -min-interval (minInterval, default 200ms) holds change-triggered renders to one per
-	// interval: a burst gives at most targetReloadsNoWait reloads, or one per minInterval it
-	// lasted (plus the first) if a slow store stretches it past two seconds.
+	// -min-interval throttle (runner.throttle, default 200ms) renders a burst at its first
+	// write, at most once while it lasts and once it is over: targetReloadsNoWait reloads for
+	// a burst of up to (BurstGrowth + BurstMaxPeriod) × minInterval (4 s), one more per
+	// BurstMaxPeriod × minInterval beyond; a pause of BurstQuiet or more between two writes
+	// the store acknowledged may look like the end and cost one more (at most one per
+	// minInterval).
 	//
 	// notifySlack allows for what the writers cannot see: a store's change notifications
 	// reach reconf on their own connection, and a loaded machine (a Java GC in ZooKeeper, a
@@ -31,8 +36,8 @@ const (
 	waitMin             = 50 * time.Millisecond
 	waitMax             = 500 * time.Millisecond
 	maxReloadsWait      = 3
-	targetReloadsNoWait = 10
-	minInterval         = 200 * time.Millisecond
+	targetReloadsNoWait = 3
+	minInterval         = runner.DefaultMinInterval
 	notifySlack         = 2
 	// quiet is how long the reload counter must stay still before a burst counts as settled.
 	quiet = 1500 * time.Millisecond
@@ -162,12 +167,19 @@ func TestBurst(t *testing.T) {
 			const last = "final"
 			for _, r := range rs {
 				before := settle(t, p, r.counter, 20*time.Second)
-				took, pauses := burst(t, s, r.prefix, last, waitMin)
+				gap := runner.BurstQuiet
+				if r.wait != "" {
+					gap = waitMin
+				}
+				took, pauses := burst(t, s, r.prefix, last, gap)
 				waitFile(t, p, r.dest, burstWant(last), changeDeadline, r.name+": final values after the burst")
 				reloads := settle(t, p, r.counter, 30*time.Second) - before
 				t.Logf("%s %s (%s): %d writes over %d keys in %v (%d pauses ≥ %v between acknowledged writes) → %d reloads",
-					name, r.name, strings.TrimPrefix(r.wait, "wait = "), burstWrites, burstKeys, took.Round(time.Millisecond), pauses, waitMin, reloads)
-				limit := max(targetReloadsNoWait, int(took/minInterval)+2+notifySlack)
+					name, r.name, strings.TrimPrefix(r.wait, "wait = "), burstWrites, burstKeys, took.Round(time.Millisecond), pauses, gap, reloads)
+				limit := targetReloadsNoWait + min(pauses, int(took/minInterval)+1) + notifySlack
+				if span := (runner.BurstGrowth + runner.BurstMaxPeriod) * minInterval; took > span {
+					limit += int((took-span)/(runner.BurstMaxPeriod*minInterval)) + 1
+				}
 				if r.wait != "" {
 					limit = max(maxReloadsWait, pauses+int((took+waitMax-1)/waitMax)+1+notifySlack)
 				}
