@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -26,6 +27,10 @@ import (
 // state itself), within about two progress intervals for a frozen server or a silent network.
 type mirror struct {
 	prefix string // cleaned
+
+	// hold, when set (by Watch, before the mirror is published), is its stream's flag of an
+	// unanswered progress request: the mirror does not serve while it is up.
+	hold *atomic.Bool
 
 	mu      sync.RWMutex
 	serving bool
@@ -170,7 +175,7 @@ func (m *mirror) merge(batch map[string]change) {
 func (m *mirror) read(p string, emit func(keys, values []string)) (rev int64, ok bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if !m.serving {
+	if !m.serving || (m.hold != nil && m.hold.Load()) {
 		return 0, false
 	}
 	if p == "/" { // every key of the mirror starts with '/'

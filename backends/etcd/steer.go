@@ -4,12 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc/metadata"
 )
 
 // A frozen member (a stopped process, a hung host) keeps its TCP connection open: the gRPC
@@ -30,43 +26,11 @@ const (
 // steering is the Client's state for steering watches away from silent members.
 type steering struct {
 	mu       sync.Mutex
-	excluded map[string]bool // endpoints taken out of the client's list
-	probing  chan struct{}   // closed when the probe under way ends; nil when none is
-	gen      int64           // the watch stream generation: rebuilt watches use a new one
-	readmit  time.Time       // when excluded endpoints were last probed
-	// askedGen and askedAt: the stream generation and time of the latest progress request.
-	askedGen int64
-	askedAt  time.Time
-}
-
-// requestProgress asks for a progress notification on the watch stream of generation gen,
-// unless a watch of that stream asked less than half a progress interval ago: etcd answers a
-// progress request on a stream with one response that the client hands to every watch of the
-// stream, so one request serves them all. Without this, each of n idle watches asked once per
-// interval and each request woke all n (n² responses a second; 0.6 % of a core idle with 50
-// resources).
-func (c *Client) requestProgress(ctx context.Context, gen int64) error {
-	s := &c.steer
-	s.mu.Lock()
-	if s.askedGen == gen && time.Since(s.askedAt) < c.cfg.ProgressInterval/2 {
-		s.mu.Unlock()
-		return nil
-	}
-	s.askedGen, s.askedAt = gen, time.Now()
-	s.mu.Unlock()
-	return c.cli.RequestProgress(ctx)
-}
-
-// watchContext returns ctx with the metadata of the current stream generation and etcd's
-// require-leader flag: the etcd client shares one gRPC stream among the watches whose contexts
-// carry the same metadata, so watches rebuilt after a stall get a stream of their own instead
-// of joining the stalled one. It returns the generation too.
-func (c *Client) watchContext(ctx context.Context) (context.Context, int64) {
-	c.steer.mu.Lock()
-	gen := c.steer.gen
-	c.steer.mu.Unlock()
-	ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs("reconf-watch-stream", strconv.FormatInt(gen, 10)))
-	return clientv3.WithRequireLeader(ctx), gen
+	excluded map[string]bool   // endpoints taken out of the client's list
+	probing  chan struct{}     // closed when the probe under way ends; nil when none is
+	gen      int64             // the watch stream generation: rebuilt watches use a new one
+	readmit  time.Time         // when excluded endpoints were last probed
+	streams  map[int64]*stream // the live streams by generation (see stream.go)
 }
 
 // steerAway is called by a watch of generation gen that stalled. Unless another watch already

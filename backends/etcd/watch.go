@@ -27,7 +27,8 @@ type event struct {
 // after a disconnect. A compaction past that revision signals (the caller relists) and the
 // watch goes on from the latest revision. A silent stream is probed with a progress request
 // and rebuilt, from the latest revision, if it stays silent: on a new gRPC stream, away from
-// members that do not answer a status probe (see steerAway). It signals once after every
+// members that do not answer a status probe (see steerAway). The watches of every Watch call
+// share the stream and its probing (see stream.go). It signals once after every
 // reconnect or rebuild and returns ctx.Err() when ctx is done.
 //
 // While it runs, Watch keeps a mirror of every key under each prefix, read at the revision the
@@ -82,7 +83,8 @@ func (c *Client) Watch(ctx context.Context, prefixes []string, changed chan<- st
 // gap), then watched from the revision read; its events update the mirror before they signal.
 func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed chan<- struct{},
 	conn <-chan connectivity.State, lost *bool, log *slog.Logger) (ok bool, err error) {
-	sctx, gen := c.watchContext(ctx)
+	st, sctx := c.joinStream(ctx, log)
+	defer c.leaveStream(st)
 	wctx, cancel := context.WithCancel(sctx)
 	events := make(chan event)
 	var wg sync.WaitGroup
@@ -115,6 +117,7 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 			backends.Notify(changed)
 		}
 		revs[i] = m.rev
+		m.hold = &st.asking
 		mirrors = append(mirrors, m)
 		c.addMirror(m)
 	}
@@ -132,6 +135,12 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 			// goes on meanwhile and finds the silence like any other.
 			wch := c.cli.Watch(wctx, p, opts...)
 			for r := range wch {
+				st.heard()
+				if r.IsProgressNotify() {
+					// It says the stream is alive, which heard noted; the revision it
+					// carries is of no use (a rebuilt session reads the latest).
+					continue
+				}
 				select {
 				case events <- event{i: i, resp: r}:
 				case <-wctx.Done():
@@ -147,13 +156,11 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 	created := make([]bool, len(ps))
 	ncreated := 0
 	stale := false // the connection was lost since the mirrors were read: read them again
-	// seen is when the latest event came; probed when progress was asked for (zero: not
-	// waiting for an answer).
-	seen, probed := time.Now(), time.Time{}
-	// serve lets each mirror answer reads while its watch is known to be healthy.
+	// serve lets each mirror answer reads while its watch is known to be healthy (and, see
+	// mirror.hold, while no progress request of the stream is unanswered).
 	serve := func() {
 		for i, m := range mirrors {
-			m.setServing(created[i] && !*lost && !stale && probed.IsZero())
+			m.setServing(created[i] && !*lost && !stale)
 		}
 	}
 	// recovered re-reads the mirrors after a lost connection, so that the first Get after the
@@ -177,25 +184,12 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 		backends.Notify(changed)
 		return nil
 	}
-	// The silence is checked when it could have lasted an interval (a progress request is
-	// due) or a requested answer could be an interval late: a stalled stream is found two
-	// intervals after its last event. One timer, re-armed for the next such moment, rather than
-	// a ticker: an idle watch wakes about once per interval.
-	check := time.NewTimer(c.cfg.ProgressInterval)
-	defer check.Stop()
-	nextCheck := func() time.Duration {
-		at := seen.Add(c.cfg.ProgressInterval)
-		if !probed.IsZero() {
-			at = probed.Add(c.cfg.ProgressInterval)
-		}
-		return min(max(time.Until(at), time.Millisecond), c.cfg.ProgressInterval)
-	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ok, ctx.Err()
-		case st := <-conn:
-			if st != connectivity.Ready {
+		case cs := <-conn:
+			if cs != connectivity.Ready {
 				*lost, stale = true, true
 				serve()
 			} else if *lost && ncreated == len(ps) {
@@ -207,38 +201,11 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 					return ok, nil
 				}
 			}
-		case <-check.C:
-			c.maybeReadmit(wctx, &wg, log)
-			switch {
-			case time.Since(seen) < c.cfg.ProgressInterval:
-			case probed.IsZero():
-				probed = time.Now()
-				serve() // until the server answers, reads go to it
-				// The request waits for the client's stream, which a lost server holds up;
-				// once the interval is over an answer no longer matters (the stream is
-				// rebuilt), so it waits no longer.
-				pctx, pcancel := context.WithTimeout(wctx, min(c.cfg.RequestTimeout, c.cfg.ProgressInterval))
-				if err := c.requestProgress(pctx, gen); err != nil && ctx.Err() == nil {
-					log.Warn("etcd watch: progress request failed", "err", err)
-				}
-				pcancel()
-			case time.Since(probed) >= c.cfg.ProgressInterval:
-				// A frozen member keeps the connection open: steer the rebuilt watch away
-				// from members that do not answer.
-				log.Warn("etcd watch: stream silent after a progress request; rebuilding it", "prefixes", ps)
-				c.steerAway(ctx, gen, log)
-				if ctx.Err() != nil {
-					return ok, ctx.Err()
-				}
-				return ok, nil
-			}
-			check.Reset(nextCheck())
+		case <-st.stalled:
+			// The stream's monitor found it silent after a progress request and steered
+			// away from members that do not answer (see stream.go).
+			return ok, nil
 		case e := <-events:
-			seen = time.Now()
-			if !probed.IsZero() {
-				probed = time.Time{}
-				serve()
-			}
 			if e.closed {
 				if ctx.Err() != nil {
 					return ok, ctx.Err()
@@ -277,9 +244,6 @@ func (c *Client) session(ctx context.Context, ps []string, revs []int64, changed
 					}
 				}
 				serve()
-			}
-			if r.IsProgressNotify() {
-				revs[e.i] = max(revs[e.i], r.Header.Revision)
 			}
 			for _, ev := range r.Events {
 				revs[e.i] = max(revs[e.i], ev.Kv.ModRevision)
