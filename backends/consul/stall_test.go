@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,9 @@ type heldAgent struct {
 	thawed chan struct{} // closed once thawed
 	done   chan struct{} // closed when the test ends: hung requests return
 	probes int           // leader probes hung while frozen
+	alone  bool          // the datacenter has one server (else three)
+	status int           // probes answered (leader and peers requests)
+	down   bool          // every request fails with 500 (the agent lost its server)
 }
 
 func (a *heldAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,7 +49,7 @@ func (a *heldAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-thawed:
 		default:
-			if r.URL.Path == "/v1/status/leader" {
+			if strings.HasPrefix(r.URL.Path, "/v1/status/") {
 				a.mu.Lock()
 				a.probes++
 				a.mu.Unlock()
@@ -55,8 +59,24 @@ func (a *heldAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 	}
-	if r.URL.Path == "/v1/status/leader" {
+	a.mu.Lock()
+	if strings.HasPrefix(r.URL.Path, "/v1/status/") {
+		a.status++
+	}
+	alone, down := a.alone, a.down
+	a.mu.Unlock()
+	switch {
+	case down:
+		http.Error(w, "No cluster leader", http.StatusInternalServerError)
+		return
+	case r.URL.Path == "/v1/status/leader":
 		_, _ = w.Write([]byte(`"127.0.0.1:8300"`))
+		return
+	case r.URL.Path == "/v1/status/peers" && alone:
+		_, _ = w.Write([]byte(`["127.0.0.1:8300"]`))
+		return
+	case r.URL.Path == "/v1/status/peers":
+		_, _ = w.Write([]byte(`["127.0.0.1:8300","127.0.0.2:8300","127.0.0.3:8300"]`))
 		return
 	}
 	a.mu.Lock()
@@ -156,4 +176,77 @@ func TestHeldQuerySentAgain(t *testing.T) {
 		t.Fatalf("Get after the signal: %v, %v; want v2", kv, err)
 	}
 	t.Logf("the change made while frozen was signalled %v after the thaw", time.Since(thawedAt))
+}
+
+// With a single server in the datacenter the prober does not probe every second (there is no
+// other server to move to, and no election): after counting the servers it stays quiet while
+// the watch's query waits, and a failed query wakes it at once, so that the query is sent
+// again as soon as the agent answers.
+func TestProberAlone(t *testing.T) {
+	a := &heldAgent{value: "v1", index: 5, wake: make(chan struct{}), frozen: make(chan struct{}),
+		thawed: make(chan struct{}), done: make(chan struct{}), alone: true}
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	defer close(a.done)
+	c, err := New(Config{Address: srv.Listener.Addr().String(), WaitTime: time.Minute, RequestTimeout: 3 * time.Second,
+		BackoffBase: 5 * time.Second, BackoffMax: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	changed := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() { done <- c.Watch(ctx, []string{"/held"}, changed) }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Watch returned %v", err)
+		}
+	}()
+	select {
+	case <-changed: // in place
+	case <-time.After(10 * time.Second):
+		t.Fatal("no signal within 10s of the watch starting")
+	}
+	status := func() int {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.status
+	}
+	setDown := func(down bool) {
+		a.mu.Lock()
+		a.down = down
+		a.mu.Unlock()
+	}
+	testutil.Eventually(t, 10*time.Second, "the prober counting the servers", func() bool {
+		c.stall.mu.Lock()
+		defer c.stall.mu.Unlock()
+		return c.stall.alone
+	})
+	base := status()
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if n := status(); n > base {
+			t.Fatalf("%d probes within 3s of finding a single server, want none until a query starts", n-base)
+		}
+	}
+	// The agent loses its server: the blocking query fails and waits out its 5 s backoff
+	// unless the prober, woken by the failure, finds the agent answering again first.
+	setDown(true)
+	a.set("v2") // answers the held query; the next one fails
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no signal within 5s of a change")
+	}
+	testutil.Eventually(t, 3*time.Second, "a probe after the query failed", func() bool { return status() > base+1 })
+	a.set("v3") // while the query waits out its backoff
+	setDown(false)
+	back := time.Now()
+	select {
+	case <-changed:
+		t.Logf("the change was signalled %v after the agent answered again", time.Since(back).Round(time.Millisecond))
+	case <-time.After(2500 * time.Millisecond):
+		t.Fatal("no signal within 2.5s of the agent answering again: the query's 5s backoff was not cut short")
+	}
 }
