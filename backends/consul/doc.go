@@ -13,8 +13,9 @@
 // when it is in place, and then only when what Get returns for the prefix changed, so writes
 // to a sibling that shares the string prefix stay silent. An index that goes backwards (a
 // restored or restarted store) resets the query and signals. Queries are spaced by at least
-// MinQueryGap and back off after errors; a query with no answer within WaitTime plus slack is
-// abandoned as stalled.
+// MinQueryGap, a gap that doubles for every QueryGapHold the answers keep coming at once (up
+// to MaxQueryGap), and back off after errors; a query with no answer within WaitTime plus
+// slack is abandoned as stalled.
 //
 // Watches (of one client) on prefixes with the same parent folder share one blocking query on
 // that folder while it costs little (share.go): at most MergeMaxKeys entries, and at most twice
