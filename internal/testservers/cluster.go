@@ -316,6 +316,11 @@ func ZooKeeperCommand(ctx context.Context, s *Server, cmd string) (string, error
 // server dead (4 s to over 30 s with Lifeguard's defaults; the default timeout is 60 s).
 const AgentRPCClientTimeout = `limits { rpc_client_timeout = "2s" }`
 
+// serverConnLimit lifts the servers' limit of 200 HTTP connections per client IP (Consul's
+// http_max_conns_per_client): every client of a test cluster is on 127.0.0.1, and the fleet
+// benchmark's 200 reconf hosts hold more than that between them.
+const serverConnLimit = `limits { http_max_conns_per_client = 4096 }`
+
 // ConsulCluster starts n Consul servers (-bootstrap-expect n, joined over Serf on loopback,
 // raft_multiplier 1 as Consul recommends for production) and one client agent joined to them
 // (with AgentRPCClientTimeout), and waits until each knows the leader. Members[i].Addr is
@@ -337,7 +342,7 @@ func ConsulCluster(t testing.TB, n int) *Cluster {
 	}
 	members := launchCluster(t, "consul", n, roles, func(i int, ports []map[string]int) spec {
 		return consulAgent{bin: bin, node: fmt.Sprintf("server-%d", i), roles: roles, joins: joins(ports),
-			extra: []string{"-server", "-bootstrap-expect", strconv.Itoa(n)}}.spec()
+			extra: []string{"-server", "-bootstrap-expect", strconv.Itoa(n), "-hcl", serverConnLimit}}.spec()
 	})
 	ports := make([]map[string]int, len(members))
 	for i, m := range members {
