@@ -135,7 +135,17 @@ func (c *Client) Get(ctx context.Context, prefixes []string) (map[string]string,
 		}
 		return kv, nil
 	}
-	err := c.get(ctx, prefixes, func(n int) {
+	return readMap(ctx, prefixes, c.get)
+}
+
+// reader reads prefixes as Client.get does: reset once with the number of keys to come, then
+// add for each part of the answer.
+type reader func(ctx context.Context, prefixes []string, reset func(n int), add func(i int, count int64, kvs []*mvccpb.KeyValue)) error
+
+// readMap collects what read returns for prefixes into a map (Get's answer).
+func readMap(ctx context.Context, prefixes []string, read reader) (map[string]string, error) {
+	var kv map[string]string
+	err := read(ctx, prefixes, func(n int) {
 		kv = make(map[string]string, n)
 	}, func(_ int, _ int64, kvs []*mvccpb.KeyValue) {
 		addKVs(kv, kvs)

@@ -32,16 +32,7 @@ var _ backends.Backend = (*pinned)(nil)
 
 // Get returns every key at or under each prefix at the view's revision.
 func (p *pinned) Get(ctx context.Context, prefixes []string) (map[string]string, error) {
-	var kv map[string]string
-	err := p.read(ctx, prefixes, func(n int) {
-		kv = make(map[string]string, n)
-	}, func(_ int, _ int64, kvs []*mvccpb.KeyValue) {
-		addKVs(kv, kvs)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return kv, nil
+	return readMap(ctx, prefixes, p.read)
 }
 
 // GetSorted is Get returning the keys sorted, with their values in a parallel slice.
