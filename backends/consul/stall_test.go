@@ -120,36 +120,52 @@ func (a *heldAgent) thaw() {
 	close(a.thawed)
 }
 
-// A blocking query that the agent holds at a frozen server is sent again once the agent
-// answers again (its prober saw a probe go unanswered), instead of waiting for the query's own
-// deadline (a minute here): the change made meanwhile is signalled and read within seconds.
-func TestHeldQuerySentAgain(t *testing.T) {
-	a := &heldAgent{value: "v1", index: 5, wake: make(chan struct{}), frozen: make(chan struct{}),
-		thawed: make(chan struct{}), done: make(chan struct{})}
+// newHeldAgent returns a heldAgent answering "v1" at index 5; alone: its datacenter has one
+// server.
+func newHeldAgent(alone bool) *heldAgent {
+	return &heldAgent{value: "v1", index: 5, wake: make(chan struct{}), frozen: make(chan struct{}),
+		thawed: make(chan struct{}), done: make(chan struct{}), alone: alone}
+}
+
+// watchHeld serves a until the test ends and watches /held through it with cfg (its address,
+// wait, request timeout and logger filled in), waiting for the watch's first signal. The watch
+// is stopped, and must return context.Canceled, when the test ends.
+func watchHeld(t *testing.T, a *heldAgent, cfg Config) (*Client, chan struct{}) {
+	t.Helper()
 	srv := httptest.NewServer(a)
-	defer srv.Close()
-	defer close(a.done)
-	c, err := New(Config{Address: srv.Listener.Addr().String(), WaitTime: time.Minute, RequestTimeout: 3 * time.Second,
-		Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(a.done) })
+	cfg.Address, cfg.WaitTime, cfg.RequestTimeout = srv.Listener.Addr().String(), time.Minute, 3*time.Second
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	changed := make(chan struct{}, 1)
 	done := make(chan error, 1)
 	go func() { done <- c.Watch(ctx, []string{"/held"}, changed) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Errorf("Watch returned %v", err)
 		}
-	}()
+		c.Close()
+	})
 	select {
 	case <-changed: // in place
 	case <-time.After(10 * time.Second):
 		t.Fatal("no signal within 10s of the watch starting")
 	}
+	return c, changed
+}
+
+// A blocking query that the agent holds at a frozen server is sent again once the agent
+// answers again (its prober saw a probe go unanswered), instead of waiting for the query's own
+// deadline (a minute here): the change made meanwhile is signalled and read within seconds.
+func TestHeldQuerySentAgain(t *testing.T) {
+	a := newHeldAgent(false)
+	c, changed := watchHeld(t, a, Config{})
 	a.freeze()
 	// Until a probe went unanswered for probeStalled: while one is unanswered the prober sends
 	// another every probeEvery/4, so the fifth comes after the first waited probeEvery.
@@ -183,32 +199,8 @@ func TestHeldQuerySentAgain(t *testing.T) {
 // the watch's query waits, and a failed query wakes it at once, so that the query is sent
 // again as soon as the agent answers.
 func TestProberAlone(t *testing.T) {
-	a := &heldAgent{value: "v1", index: 5, wake: make(chan struct{}), frozen: make(chan struct{}),
-		thawed: make(chan struct{}), done: make(chan struct{}), alone: true}
-	srv := httptest.NewServer(a)
-	defer srv.Close()
-	defer close(a.done)
-	c, err := New(Config{Address: srv.Listener.Addr().String(), WaitTime: time.Minute, RequestTimeout: 3 * time.Second,
-		BackoffBase: 5 * time.Second, BackoffMax: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	changed := make(chan struct{}, 1)
-	done := make(chan error, 1)
-	go func() { done <- c.Watch(ctx, []string{"/held"}, changed) }()
-	defer func() {
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Errorf("Watch returned %v", err)
-		}
-	}()
-	select {
-	case <-changed: // in place
-	case <-time.After(10 * time.Second):
-		t.Fatal("no signal within 10s of the watch starting")
-	}
+	a := newHeldAgent(true)
+	c, changed := watchHeld(t, a, Config{BackoffBase: 5 * time.Second, BackoffMax: 5 * time.Second})
 	status := func() int {
 		a.mu.Lock()
 		defer a.mu.Unlock()
