@@ -77,6 +77,11 @@ type Options struct {
 	RequestTimeout time.Duration
 	// ServicesPrefix is where the key convention for services lives (default "/services").
 	ServicesPrefix string
+	// ProbeInterval is how long a watch on a silent store waits before it checks that the
+	// member it talks to still answers (etcd: a progress request; Consul: the agent is asked
+	// for the leader); a frozen member is left within about two of these. 0: the driver's
+	// default (1 s where there is another member to move to).
+	ProbeInterval time.Duration
 }
 
 // Defaults used when Options leave a timeout unset.

@@ -39,6 +39,9 @@ const (
 	// only by a timeout, so past this Get asks the agent again. The answer that wakes a
 	// watch is served to the Get that follows its signal, milliseconds later.
 	DefaultMirrorTTL = 2 * time.Second
+	// DefaultProbeInterval is how often a watching client asks the agent for the leader
+	// (stall.go): a frozen server is left within a few seconds.
+	DefaultProbeInterval = time.Second
 	// QueryBurst is how many blocking queries on one prefix may start back to back before
 	// the gap applies, so that changes in quick succession each reach disk at once.
 	QueryBurst = 5
@@ -68,6 +71,10 @@ type Config struct {
 	// MirrorTTL is how long after a watch's answer Get may serve it without asking the agent
 	// (mirror.go); default DefaultMirrorTTL; negative: Get always asks the agent.
 	MirrorTTL time.Duration
+	// ProbeInterval is how often watches ask the agent for the leader while its answers come
+	// (stall.go); default DefaultProbeInterval. With a single server in the datacenter the
+	// prober asks at most this often and at least every 30 s.
+	ProbeInterval time.Duration
 }
 
 // FromOptions builds a Config from the user's options. -srv-domain/-srv-record
@@ -85,6 +92,7 @@ func FromOptions(ctx context.Context, o backends.Options) (Config, error) {
 		Insecure:       o.ClientInsecure,
 		DialTimeout:    o.Dial(),
 		RequestTimeout: o.Request(),
+		ProbeInterval:  o.ProbeInterval,
 	}
 	if c.Token == "" {
 		c.Token = os.Getenv("CONSUL_HTTP_TOKEN")
@@ -134,6 +142,9 @@ func (c Config) withDefaults() Config {
 	if c.MirrorTTL == 0 {
 		c.MirrorTTL = DefaultMirrorTTL
 	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = DefaultProbeInterval
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -154,6 +165,9 @@ func (c Config) Validate() error {
 	}
 	if c.BasicAuth && c.Username == "" {
 		errs = append(errs, errors.New("basic auth needs a username"))
+	}
+	if c.ProbeInterval < 0 {
+		errs = append(errs, fmt.Errorf("probe interval %v: negative", c.ProbeInterval))
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		errs = append(errs, errors.New("a client certificate needs its key, and a key its certificate"))

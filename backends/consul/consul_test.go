@@ -177,6 +177,12 @@ func TestConfig(t *testing.T) {
 	if cfg.Token != "flag" || cfg.withDefaults().Address != DefaultNode {
 		t.Errorf("token, address = %q, %q; want flag, %s", cfg.Token, cfg.withDefaults().Address, DefaultNode)
 	}
+	if got := cfg.withDefaults().ProbeInterval; got != DefaultProbeInterval {
+		t.Errorf("default probe interval %v, want %v", got, DefaultProbeInterval)
+	}
+	if cfg, _ = FromOptions(context.Background(), backends.Options{ProbeInterval: 10 * time.Second}); cfg.withDefaults().ProbeInterval != 10*time.Second {
+		t.Errorf("-probe-interval 10s: %v", cfg.withDefaults().ProbeInterval)
+	}
 	for _, tc := range []struct {
 		name string
 		cfg  Config
@@ -188,6 +194,7 @@ func TestConfig(t *testing.T) {
 		{"basic auth without user", Config{BasicAuth: true}, "needs a username"},
 		{"cert without key", Config{CertFile: "/etc/hostname"}, "needs its key"},
 		{"missing ca", Config{CAFile: "/nonexistent/ca.pem"}, "ca:"},
+		{"negative probe interval", Config{ProbeInterval: -time.Second}, "probe interval"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()

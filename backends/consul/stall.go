@@ -17,15 +17,16 @@ import (
 // already held stay held. Likewise, when the leader freezes, a server forwarding consistent
 // queries to it holds them after the election.
 //
-// So while watches run, a prober asks the agent who the leader is every probeEvery (the agent
-// forwards this cheap query, which needs no leader, to its current server). When an answer
+// So while watches run, a prober asks the agent who the leader is every Config.ProbeInterval
+// (-probe-interval; 1 s by default; the agent forwards this cheap query, which needs no leader, to its current server). When an answer
 // comes after a probe went unanswered for probeStalled, or names another leader than the one
 // before, the blocking queries in flight were sent to a server that may hold them: they are
 // abandoned and sent again at once, to whatever server the agent now uses, from index 0 so
 // that the first answer is immediate (a change is signalled as usual). What remains is the
 // agent's own failure detection: its gossip takes a few seconds to declare a frozen server
-// dead (gossip_lan's probe_interval, probe_timeout and suspicion_mult), a new leader the
-// election.
+// dead (gossip_lan's probe_interval, probe_timeout and suspicion_mult), unless its
+// limits.rpc_client_timeout makes it give up on the unanswered probe sooner (agentcfg.go), and
+// a new leader the election.
 //
 // A datacenter with a single server (a -dev agent, a one-server install) has no other server
 // to move to and no election: there the prober asks only every peersEvery (whether servers
@@ -35,7 +36,7 @@ import (
 // 0.05–0.1 % of a core; consul-template is at 0.00 %).
 
 const (
-	probeEvery     = time.Second
+	probeEvery     = time.Second // after a poke, and the spacing (a quarter) of probes while one is unanswered
 	probeTimeout   = 2 * time.Second
 	probeStalled   = 750 * time.Millisecond // unanswered this long: the agent may hold queries
 	probesInFlight = 8
@@ -127,7 +128,7 @@ func (c *Client) startProber() func() {
 	}
 }
 
-// probe asks the agent for the leader every probeEvery until ctx is done, and has the
+// probe asks the agent for the leader every Config.ProbeInterval until ctx is done, and has the
 // blocking queries sent again when an answer follows a probe left unanswered for
 // probeStalled, or names a new leader. While a probe is unanswered it sends another every
 // probeEvery/4 (up to probesInFlight), so that the first that reaches a working server answers
@@ -158,9 +159,9 @@ func (c *Client) probe(ctx context.Context, poke <-chan struct{}) {
 	// every is the wait between probes while they are answered.
 	every := func() time.Duration {
 		if alone && !stalled {
-			return peersEvery
+			return max(peersEvery, c.cfg.ProbeInterval)
 		}
-		return probeEvery
+		return c.cfg.ProbeInterval
 	}
 	// overdue marks the agent stalled when a probe newer than the latest counted answer has
 	// been waiting probeStalled.
@@ -173,7 +174,7 @@ func (c *Client) probe(ctx context.Context, poke <-chan struct{}) {
 	}
 	// One timer, armed for the next moment something is due, rather than a ticker: an idle
 	// prober wakes once per probe (each wake of an idle process costs ~0.1 ms of CPU).
-	t := time.NewTimer(probeEvery)
+	t := time.NewTimer(c.cfg.ProbeInterval)
 	defer t.Stop()
 	rearm := func() {
 		at := lastSent.Add(every())

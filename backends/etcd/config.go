@@ -59,13 +59,14 @@ const (
 // chosen by ("etcd" or "etcdv3"); like confd it names the SRV record _<name>._tcp.<domain>.
 func FromOptions(name string, o backends.Options) (Config, error) {
 	c := Config{
-		Password:       o.Password,
-		CAFile:         o.ClientCAKeys,
-		CertFile:       o.ClientCert,
-		KeyFile:        o.ClientKey,
-		Insecure:       o.ClientInsecure,
-		DialTimeout:    o.Dial(),
-		RequestTimeout: o.Request(),
+		Password:         o.Password,
+		CAFile:           o.ClientCAKeys,
+		CertFile:         o.ClientCert,
+		KeyFile:          o.ClientKey,
+		Insecure:         o.ClientInsecure,
+		DialTimeout:      o.Dial(),
+		RequestTimeout:   o.Request(),
+		ProgressInterval: o.ProbeInterval,
 	}
 	if o.BasicAuth || o.Username != "" {
 		c.Username = o.Username

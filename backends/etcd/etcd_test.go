@@ -336,6 +336,9 @@ func TestFromOptions(t *testing.T) {
 			t.Errorf("node %q: %v", n, err)
 		}
 	}
+	if c, _ = FromOptions("etcd", backends.Options{Nodes: []string{"x:1"}, ProbeInterval: 7 * time.Second}); c.ProgressInterval != 7*time.Second {
+		t.Errorf("-probe-interval 7s: progress interval %v", c.ProgressInterval)
+	}
 	c, _ = FromOptions("etcd", backends.Options{Nodes: []string{"x:1"}, Username: "u", Password: "p"})
 	if c.Username != "u" || c.Password != "p" {
 		t.Errorf("credentials: %q %q", c.Username, c.Password)

@@ -365,6 +365,9 @@ func (c *config) validate() error {
 	if o.Scheme != "http" && o.Scheme != "https" {
 		return usagef("-scheme%s: %q is not http or https", from("scheme"), o.Scheme)
 	}
+	if o.ProbeInterval < 0 {
+		return usagef("-probe-interval%s: %v is negative", from("probe-interval"), o.ProbeInterval)
+	}
 	if o.Backend == "" {
 		return usagef("-backend%s: empty", from("backend"))
 	}

@@ -189,6 +189,8 @@ func TestUsageErrors(t *testing.T) {
 		{"bad log format", []string{"-log-format", "xml"}, nil, []string{"-log-format", "xml"}},
 		{"zero interval", []string{"-interval", "0"}, nil, []string{"-interval"}},
 		{"bad scheme", []string{"-scheme", "ftp"}, nil, []string{"-scheme"}},
+		{"negative probe interval", []string{"-probe-interval", "-1s"}, nil, []string{"-probe-interval", "negative"}},
+		{"negative probe interval in file", []string{"-config-file", bad("probe_interval = \"-2s\"\n")}, nil, []string{"-probe-interval", "bad.toml", "negative"}},
 		{"bad env int", nil, map[string]string{"RECONF_INTERVAL": "soon"}, []string{"RECONF_INTERVAL", "soon"}},
 		{"bad env bool", nil, map[string]string{"RECONF_ONETIME": "maybe"}, []string{"RECONF_ONETIME"}},
 		{"bad level from env names it", nil, map[string]string{"RECONF_LOG_LEVEL": "loud"}, []string{"RECONF_LOG_LEVEL"}},
@@ -288,7 +290,7 @@ func TestFlagSetComplete(t *testing.T) {
 		"client-ca-keys": "", "basic-auth": "false", "username": "", "password": "", "auth-type": "",
 		"auth-token": "", "app-id": "", "user-id": "", "role-id": "", "secret-id": "", "path": "",
 		"version": "false", "log-format": "text", "wait": "", "metrics-addr": "", "check-timeout": "1m0s",
-		"reload-timeout": "1m0s", "services-prefix": "/services",
+		"reload-timeout": "1m0s", "services-prefix": "/services", "probe-interval": "0s",
 	}
 	for name, def := range want {
 		f := fs.Lookup(name)

@@ -64,6 +64,7 @@ type options struct {
 	Files          listValue
 	Filter         string
 	ServicesPrefix string
+	ProbeInterval  time.Duration
 }
 
 // newFlagSet defines every flag of reconf on o, with its default. It is the one place where
@@ -118,6 +119,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Var(&o.Files, "file", "file backend: a YAML or JSON `file` or a directory of them, repeatable")
 	fs.StringVar(&o.Filter, "filter", "*", "file backend: glob on the base names of files found in directories")
 	fs.StringVar(&o.ServicesPrefix, "services-prefix", "/services", "key prefix under which \"reconf register\" and the template function \"service\" keep service instances (every backend but consul)")
+	fs.DurationVar(&o.ProbeInterval, "probe-interval", 0, "etcd and consul -watch: how long a silent store may stay silent before reconf checks that the member it talks to still answers (etcd: a progress request; consul: the agent is asked for the leader); a frozen member is left within about two of these; 0: 1s where there is another member to move to (10s for etcd with one -node, 30s for a one-server Consul datacenter). Each check costs the store one small request: a fleet of hundreds of hosts may prefer 10s")
 	return fs
 }
 

@@ -173,6 +173,7 @@ func backendOptions(o *options) backends.Options {
 		Files:          o.Files.values(),
 		Filter:         o.Filter,
 		ServicesPrefix: o.ServicesPrefix,
+		ProbeInterval:  o.ProbeInterval,
 	}
 }
 

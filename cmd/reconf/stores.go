@@ -21,7 +21,7 @@ var storeFlags = map[string]bool{
 	"client-cert": true, "client-key": true, "client-ca-keys": true, "client-insecure": true,
 	"basic-auth": true, "username": true, "password": true, "auth-token": true, "auth-type": true,
 	"app-id": true, "user-id": true, "role-id": true, "secret-id": true, "path": true,
-	"separator": true, "file": true, "filter": true,
+	"separator": true, "file": true, "filter": true, "probe-interval": true,
 }
 
 // namedStore is one [backends.NAME] table of the config file: a backend that template

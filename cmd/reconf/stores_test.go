@@ -28,12 +28,17 @@ secret_id = "s3cret-id-value"
 [backends.files]
 backend = "file"
 file = ["/etc/app/data.yaml"]
+
+[backends.fleet]
+backend = "etcd"
+nodes = ["10.0.0.1:2379", "10.0.0.2:2379"]
+probe_interval = "10s"
 `)
 	c, err := resolve([]string{"-config-file", file}, env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(c.storeNames(), ","); got != "files,secrets" {
+	if got := strings.Join(c.storeNames(), ","); got != "files,fleet,secrets" {
 		t.Fatalf("stores %q", got)
 	}
 	s := c.stores["secrets"].opts
@@ -43,6 +48,12 @@ file = ["/etc/app/data.yaml"]
 	}
 	if f := c.stores["files"].opts; f.Backend != "file" || strings.Join(f.Files.values(), ",") != "/etc/app/data.yaml" || len(f.Nodes.values()) != 0 {
 		t.Errorf("files: %+v", f)
+	}
+	if o := backendOptions(&c.stores["fleet"].opts); o.ProbeInterval != 10*time.Second {
+		t.Errorf("fleet: probe interval %v, want 10s", o.ProbeInterval)
+	}
+	if o := backendOptions(&c.opts); o.ProbeInterval != 0 {
+		t.Errorf("global probe interval %v, want 0 (the store's default)", o.ProbeInterval)
 	}
 	if c.opts.Backend != "etcd" || c.opts.SecretID != "" {
 		t.Errorf("a named store leaked into the global settings: %+v", c.opts)
