@@ -29,6 +29,8 @@ type fleet struct {
 	k         int // resources per host
 	backend   string
 	node      func(i int) string // -node for host i
+	allNodes  int                // > 0: host i is also given the next allNodes-1 members (node(i+1), …)
+	extra     []string           // more flags for every host (-host-flags)
 	mu        sync.Mutex
 	hosts     []*host
 }
@@ -85,8 +87,12 @@ func (f *fleet) start(i int) (*host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.cmd = exec.Command(f.bin, "-backend", f.backend, "-node", h.node, "-confdir", h.confdir,
-		"-config-file", filepath.Join(h.confdir, "none.toml"), "-watch", "-log-level", "warn")
+	args := []string{"-backend", f.backend, "-node", h.node}
+	for j := 1; j < f.allNodes; j++ {
+		args = append(args, "-node", f.node(i+j))
+	}
+	args = append(args, "-confdir", h.confdir, "-config-file", filepath.Join(h.confdir, "none.toml"), "-watch", "-log-level", "warn")
+	h.cmd = exec.Command(f.bin, append(args, f.extra...)...)
 	h.cmd.Stdout, h.cmd.Stderr = lf, lf
 	// Its own process group, and killed with this program should it die without stopping it.
 	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

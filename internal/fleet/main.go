@@ -25,6 +25,8 @@ type params struct {
 	idle, load  time.Duration
 	gap, settle time.Duration
 	bin         string
+	allNodes    bool     // give every host every member, its own first
+	hostFlags   []string // more flags for every host
 }
 
 // row is one store with n hosts (n = 0: the baseline, no hosts).
@@ -53,6 +55,8 @@ func run() int {
 	flag.DurationVar(&pa.gap, "gap", 300*time.Millisecond, "pause before each timed write")
 	flag.DurationVar(&pa.settle, "settle", 5*time.Second, "pause after the hosts started, before measuring")
 	flag.StringVar(&pa.bin, "bin", "", "the reconf binary (default: built from this tree)")
+	flag.BoolVar(&pa.allNodes, "all-nodes", false, "give every host every member with -node, member i mod 3 first (etcd: the client can move a watch; Consul reads the first only)")
+	hostFlags := flag.String("host-flags", "", "more flags for every host, split at spaces (e.g. \"-probe-interval 10s\")")
 	flag.Parse()
 	for _, s := range strings.Split(*ns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -64,6 +68,7 @@ func run() int {
 	}
 	slices.Sort(pa.ns)
 	pa.stores = strings.Split(*stores, ",")
+	pa.hostFlags = strings.Fields(*hostFlags)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -120,7 +125,10 @@ func runStore(ctx context.Context, name string, pa params) (rows []row, err erro
 			return nil, err
 		}
 	}
-	f := &fleet{bin: pa.bin, root: tb.TempDir(), k: pa.k, backend: s.backend, node: s.node}
+	f := &fleet{bin: pa.bin, root: tb.TempDir(), k: pa.k, backend: s.backend, node: s.node, extra: pa.hostFlags}
+	if pa.allNodes {
+		f.allNodes = len(s.c.Members)
+	}
 	defer f.stop() // before tb.Close stops the cluster
 	w, err := newWatcher()
 	if err != nil {

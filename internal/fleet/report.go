@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -12,7 +13,14 @@ func printTable(name string, rows []row, pa params, took time.Duration) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Printf("\n%s: 3 members, hosts spread over them, %d resources per host; %s in all\n", name, pa.k, took.Round(time.Second))
+	given := "hosts spread over them"
+	if pa.allNodes {
+		given = "every host given all of them"
+	}
+	if len(pa.hostFlags) > 0 {
+		given += ", hosts run with " + strings.Join(pa.hostFlags, " ")
+	}
+	fmt.Printf("\n%s: 3 members, %s, %d resources per host; %s in all\n", name, given, pa.k, took.Round(time.Second))
 	watch := "watchers/streams"
 	if name == "consul" {
 		watch = "blocking queries"
