@@ -53,6 +53,13 @@ func (m *memBackend) Get(_ context.Context, prefixes []string) (map[string]strin
 
 func (m *memBackend) Close() error { return nil }
 
+// getCount is how many Get calls the backend answered.
+func (m *memBackend) getCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gets
+}
+
 func (m *memBackend) Watch(ctx context.Context, prefixes []string, changed chan<- struct{}) error {
 	w := &memWatch{prefixes: prefixes, ch: changed}
 	m.mu.Lock()

@@ -225,6 +225,11 @@ func TestPollWhenBackendCannotWatch(t *testing.T) {
 	r := testRunner(t, Config{Resources: list, Backend: pollOnly{b}, Watch: true}, rc)
 	start(t, r)
 	eventually(t, "initial syncs", syncedAll(rc, list, 1))
+	// A read after the initial syncs is the poller's: from then on it has the snapshot it
+	// compares with. A change made before its first read becomes part of that snapshot and is
+	// rendered at the next -interval tick (none here), as a poll's own latency is -interval.
+	after := b.getCount()
+	eventually(t, "the poller's first read", func() bool { return b.getCount() > after })
 	b.set("/a/k", "polled")
 	eventually(t, "change seen by polling", func() bool { return rc.value("a", "/a/k") == "polled" })
 	if n := rc.n("b"); n != 1 {
