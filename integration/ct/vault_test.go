@@ -14,7 +14,7 @@ import (
 	"time"
 
 	ctconfig "github.com/hashicorp/consul-template/config"
-	dep "github.com/hashicorp/consul-template/dependency"
+	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/reconf/reconf/internal/testservers"
 	"github.com/reconf/reconf/internal/testutil"
@@ -43,8 +43,8 @@ func parseVaultLine(line string) (vaultWrite, error) {
 // caseVault is the dev Vault of one case that reads Vault (a fresh one per case, so that
 // listings and mounts see the case's data alone).
 type caseVault struct {
-	srv     *testservers.VaultServer
-	clients *dep.ClientSet
+	srv  *testservers.VaultServer
+	root *vaultapi.Client
 }
 
 // startCaseVault starts a Vault, writes the case's vault section and sets c.vaultArgs, the
@@ -52,12 +52,8 @@ type caseVault struct {
 func startCaseVault(t testing.TB, c *tcase) *caseVault {
 	t.Helper()
 	srv := testservers.Vault(t)
-	clients := dep.NewClientSet()
-	if err := clients.CreateVaultClient(&dep.CreateVaultClientInput{Address: srv.URL(), Token: srv.Token}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(clients.Stop)
-	v := &caseVault{srv: srv, clients: clients}
+	root := srv.RootClient(t)
+	v := &caseVault{srv: srv, root: root}
 	for _, w := range c.vault {
 		v.write(t, w)
 	}
@@ -69,7 +65,7 @@ func startCaseVault(t testing.TB, c *tcase) *caseVault {
 func (v *caseVault) write(t testing.TB, w vaultWrite) {
 	t.Helper()
 	testutil.Until(t, opTimeout, 50*time.Millisecond, func() error {
-		_, err := v.clients.Vault().Logical().Write(w.path, w.data)
+		_, err := v.root.Logical().Write(w.path, w.data)
 		return err
 	})
 }
@@ -227,7 +223,7 @@ func TestVaultFailure(t *testing.T) {
 		{"sys/policies/acl/none", map[string]any{"policy": `path "secret/data/other" { capabilities = ["read"] }`}},
 	}}
 	cv := startCaseVault(t, c)
-	s, err := cv.clients.Vault().Logical().Write("auth/token/create", map[string]any{"policies": []string{"none"}})
+	s, err := cv.root.Logical().Write("auth/token/create", map[string]any{"policies": []string{"none"}})
 	if err != nil || s.Auth == nil {
 		t.Fatalf("token create: %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	ctconfig "github.com/hashicorp/consul-template/config"
-	dep "github.com/hashicorp/consul-template/dependency"
 
 	"github.com/reconf/reconf/internal/testservers"
 	"github.com/reconf/reconf/internal/testutil"
@@ -22,13 +21,9 @@ import (
 // watched.
 func TestSetVault(t *testing.T) {
 	srv := testservers.Vault(t)
-	clients := dep.NewClientSet()
-	if err := clients.CreateVaultClient(&dep.CreateVaultClientInput{Address: srv.URL(), Token: srv.Token}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(clients.Stop)
+	root := srv.RootClient(t)
 	for _, p := range []string{"secret/data/db", "secret/data/other"} {
-		if _, err := clients.Vault().Logical().Write(p, map[string]any{"data": map[string]any{"pw": "s3cr3t"}}); err != nil {
+		if _, err := root.Logical().Write(p, map[string]any{"data": map[string]any{"pw": "s3cr3t"}}); err != nil {
 			t.Fatal(err)
 		}
 	}

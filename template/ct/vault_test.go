@@ -13,7 +13,7 @@ import (
 	"time"
 
 	ctconfig "github.com/hashicorp/consul-template/config"
-	dep "github.com/hashicorp/consul-template/dependency"
+	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/reconf/reconf/internal/testservers"
 	"github.com/reconf/reconf/internal/testutil"
@@ -34,26 +34,22 @@ const testLease = 3 * time.Second
 // vaultEnv is a dev Vault with the test's data: KV v2 at secret/ (db, other), KV v1 at kv1/
 // (app, and short with a 2 s lease), and a token that may read secret/data/db alone.
 type vaultEnv struct {
-	srv     *testservers.VaultServer
-	clients *dep.ClientSet // root: writes the data
-	narrow  string         // a token whose policy reads secret/data/db only
+	srv    *testservers.VaultServer
+	root   *vaultapi.Client // writes the data
+	narrow string           // a token whose policy reads secret/data/db only
 }
 
 func startVault(t *testing.T) *vaultEnv {
 	t.Helper()
 	srv := testservers.Vault(t)
-	clients := dep.NewClientSet()
-	if err := clients.CreateVaultClient(&dep.CreateVaultClientInput{Address: srv.URL(), Token: srv.Token}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(clients.Stop)
-	e := &vaultEnv{srv: srv, clients: clients}
+	root := srv.RootClient(t)
+	e := &vaultEnv{srv: srv, root: root}
 	e.write(t, "sys/mounts/kv1", map[string]any{"type": "kv", "options": map[string]any{"version": "1"}})
 	e.write(t, "secret/data/db", map[string]any{"data": map[string]any{"password": "s3cr3t", "user": "app"}})
 	e.write(t, "secret/data/other", map[string]any{"data": map[string]any{"x": "1"}})
 	e.write(t, "kv1/app", map[string]any{"user": "u", "ttl": "1h"})
 	e.write(t, "sys/policies/acl/only-db", map[string]any{"policy": `path "secret/data/db" { capabilities = ["read"] }`})
-	s, err := clients.Vault().Logical().Write("auth/token/create", map[string]any{"policies": []string{"only-db"}})
+	s, err := root.Logical().Write("auth/token/create", map[string]any{"policies": []string{"only-db"}})
 	if err != nil || s.Auth == nil {
 		t.Fatalf("token create: %v", err)
 	}
@@ -63,7 +59,7 @@ func startVault(t *testing.T) *vaultEnv {
 
 func (e *vaultEnv) write(t *testing.T, path string, data map[string]any) {
 	t.Helper()
-	if _, err := e.clients.Vault().Logical().Write(path, data); err != nil {
+	if _, err := e.root.Logical().Write(path, data); err != nil {
 		t.Fatalf("vault write %s: %v", path, err)
 	}
 }
@@ -274,7 +270,7 @@ func TestVaultRenew(t *testing.T) {
 		t.Fatalf("rendered %q, want a renewable token", out)
 	}
 	expiry := func() string {
-		s, err := e.clients.Vault().Logical().Write("auth/token/lookup-accessor", map[string]any{"accessor": accessor})
+		s, err := e.root.Logical().Write("auth/token/lookup-accessor", map[string]any{"accessor": accessor})
 		if err != nil || s == nil {
 			return fmt.Sprint("lookup: ", err)
 		}
