@@ -102,25 +102,21 @@ func (r *Runner) onetime(ctx context.Context) error {
 const onetimeGroup = 8
 
 // group is resources of one store reading one snapshot through the store's pinned view: the
-// first of them to start reads it (read), the last to finish drops it.
+// first of them to start reads it (read; the others wait for it), the last to finish drops it.
 type group struct {
 	list []*resource.Resource
 	read func() backends.Backend
-	once sync.Once
 	mu   sync.Mutex
 	from backends.Backend // the snapshot, or the view when there is none (see readSnapshot)
 	left int              // members not yet done
 }
 
 func (g *group) get() backends.Backend {
-	g.once.Do(func() {
-		b := g.read()
-		g.mu.Lock()
-		g.from = b
-		g.mu.Unlock()
-	})
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.from == nil { // not read yet: done drops it only once every member, each after its get, is done
+		g.from = g.read()
+	}
 	return g.from
 }
 
