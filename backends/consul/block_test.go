@@ -53,12 +53,10 @@ func (f *fakeQuery) set(index, fp uint64, failing bool) int {
 	return n
 }
 
-// agentless is a Client with no agent behind it, for block run over a fake query: it reads
-// no agent configuration (adviseAgent would ask the agent it does not have).
+// agentless is a Client with no agent behind it, for block run over a fake query (with no
+// agent API it starts no prober and reads no agent configuration).
 func agentless() *Client {
-	c := &Client{cfg: Config{Logger: quiet, BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second}.withDefaults()}
-	c.advised.Do(func() {})
-	return c
+	return &Client{cfg: Config{Logger: quiet, BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second}.withDefaults()}
 }
 
 // runBlock runs block on f in the synctest bubble until the returned stop is called.

@@ -18,8 +18,8 @@ import (
 // queries to it holds them after the election.
 //
 // So while watches run, a prober asks the agent who the leader is every Config.ProbeInterval
-// (-probe-interval; 1 s by default; the agent forwards this cheap query, which needs no leader, to its current server). When an answer
-// comes after a probe went unanswered for probeStalled, or names another leader than the one
+// (-probe-interval, 1 s by default; the agent forwards this cheap query, which needs no
+// leader, to its current server). When an answer comes after a probe went unanswered for probeStalled, or names another leader than the one
 // before, the blocking queries in flight were sent to a server that may hold them: they are
 // abandoned and sent again at once, to whatever server the agent now uses, from index 0 so
 // that the first answer is immediate (a change is signalled as usual). What remains is the
