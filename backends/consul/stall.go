@@ -19,10 +19,11 @@ import (
 //
 // So while watches run, a prober asks the agent who the leader is every Config.ProbeInterval
 // (-probe-interval, 1 s by default; the agent forwards this cheap query, which needs no
-// leader, to its current server). When an answer comes after a probe went unanswered for probeStalled, or names another leader than the one
-// before, the blocking queries in flight were sent to a server that may hold them: they are
-// abandoned and sent again at once, to whatever server the agent now uses, from index 0 so
-// that the first answer is immediate (a change is signalled as usual). What remains is the
+// leader, to its current server). When an answer comes after a probe went unanswered for
+// probeStalled, or names another leader than the one before, the blocking queries in flight
+// were sent to a server that may hold them: they are abandoned and sent again at once, to
+// whatever server the agent now uses, from index 0 so that the first answer is immediate (a
+// change is signalled as usual). What remains is the
 // agent's own failure detection: its gossip takes a few seconds to declare a frozen server
 // dead (gossip_lan's probe_interval, probe_timeout and suspicion_mult), unless its
 // limits.rpc_client_timeout makes it give up on the unanswered probe sooner (agentcfg.go), and
