@@ -14,8 +14,8 @@ import (
 // reads the latest revision and fixes it, every later read is pinned to it. -onetime reads
 // groups of resources through such a view (see runner's pinner) instead of holding one
 // snapshot of every resource's keys: the resources still render from one revision, while
-// only the groups being rendered hold their keys in memory. Reads through the view never come from watch
-// mirrors (they follow the latest revision). When the first read finds the store
+// only the groups being rendered hold their keys in memory. Reads through the view never come
+// from watch mirrors (they follow the latest revision). When the first read finds the store
 // unavailable, every later read fails at once with that error instead of waiting out its own
 // timeout. A read after the revision was compacted away reads the latest revision instead.
 // Closing the view does not close the client.
